@@ -1,0 +1,277 @@
+"""The pytest plugin: loads the target, runs checks as tests, turns each into one Result, writes the reports.
+
+Results are built where a check runs (an xdist worker or the only process) and travel to the controller in
+`report.user_properties`, so `-n N` gives the same report as a serial run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployverify import check as dv
+from deployverify import redact, registry
+from deployverify.errors import DeployVerifyError
+from deployverify.results import Result, Run, Severity, Status
+from deployverify.runinfo import MODES, RunInfo, new_run_id, now_iso
+from deployverify.target import Target, load_target, target_from_bundle
+
+RUN_KEY = pytest.StashKey[RunInfo]()
+COLLECTOR_KEY = pytest.StashKey["Collector"]()
+_PHASES = pytest.StashKey[list[tuple[str, str, Any]]]()
+_RECORDING = pytest.StashKey[tuple[dv.Recorder, Any, float]]()
+RESULT_PROPERTY = "deployverify_result"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("deployverify", "deployverify target and report")
+    group.addoption("--dv-target", metavar="FILE", help="deployverify.yaml describing the worker")
+    group.addoption("--dv-bundle", metavar="DIR", help="an already built bundle folder (no target file)")
+    group.addoption("--dv-handler", metavar="MODULE.FUNC", help="handler, with --dv-bundle")
+    group.addoption("--dv-runtime", metavar="pythonX.Y", default=None, help="runtime, with --dv-bundle")
+    group.addoption("--dv-image", metavar="IMAGE", default=None, help="Lambda image to probe in")
+    group.addoption("--dv-require-image", action="store_true", help="fail instead of falling back to a sandbox")
+    group.addoption("--dv-mode", choices=MODES, default=None, help="gate, smoke or canary (default: from the suite)")
+    group.addoption("--dv-report-dir", metavar="DIR", default=None, help="default reports/out/<run-id>")
+    group.addoption("--dv-run-id", metavar="ID", default=None, help="tag for everything the run creates")
+
+
+def _load(config: pytest.Config) -> Target | None:
+    option = config.getoption
+    if option("dv_target"):
+        target = load_target(option("dv_target"))
+    elif option("dv_bundle"):
+        if not option("dv_handler"):
+            raise DeployVerifyError("--dv-bundle needs --dv-handler MODULE.FUNC")
+        target = target_from_bundle(option("dv_bundle"), option("dv_handler"), option("dv_runtime") or "python3.12")
+    else:
+        return None
+    if option("dv_image"):
+        from dataclasses import replace
+
+        target = replace(target, image=option("dv_image"))
+    return target
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dv_check(id): the deployverify check this test implements")
+    config.addinivalue_line("markers", "canary: runs only in canary mode")
+    try:
+        target = _load(config)
+    except DeployVerifyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if target is None:
+        return
+    worker = getattr(config, "workerinput", None)
+    run_id = worker["dv_run_id"] if worker else (config.getoption("dv_run_id") or new_run_id())
+    mode = config.getoption("dv_mode") or "gate"
+    report_dir = Path(config.getoption("dv_report_dir") or Path("reports") / "out" / run_id)
+    info = RunInfo(run_id=run_id, mode=mode, target=target, report_dir=report_dir.resolve(),
+                   started_at=worker["dv_started_at"] if worker else now_iso(),
+                   require_image=bool(config.getoption("dv_require_image")))
+    config.stash[RUN_KEY] = info
+    if worker is None:
+        config.stash[COLLECTOR_KEY] = Collector(info)
+    redact.install_logging_filter()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    info = node.config.stash.get(RUN_KEY, None)
+    if info is not None:
+        node.workerinput["dv_run_id"] = info.run_id
+        node.workerinput["dv_started_at"] = info.started_at
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    info = config.stash.get(RUN_KEY, None)
+    if info is None or info.mode == "canary":
+        return
+    kept = [item for item in items if item.get_closest_marker("canary") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def dv_run(request: pytest.FixtureRequest) -> RunInfo:
+    info = request.config.stash.get(RUN_KEY, None)
+    if info is None:
+        pytest.skip("no deployverify target: pass --dv-target FILE or --dv-bundle DIR --dv-handler M.F")
+    return info
+
+
+@pytest.fixture(scope="session")
+def target(dv_run: RunInfo) -> Target:
+    return dv_run.target
+
+
+def _check_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("dv_check")
+    return str(marker.args[0]) if marker else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    if _check_id(item) is None:
+        yield
+        return
+    recorder, token = dv.start_recording()
+    item.stash[_RECORDING] = (recorder, token, time.perf_counter())
+    item.stash[_PHASES] = []
+    try:
+        yield
+    finally:
+        dv.stop_recording(token)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    check_id = _check_id(item)
+    if check_id is None:
+        return
+    _redact_report(report)
+    item.stash[_PHASES].append((call.when, report.outcome, call.excinfo))
+    if call.when == "teardown":
+        recorder, _, started = item.stash[_RECORDING]
+        result = build_result(check_id, item.stash[_PHASES], recorder, time.perf_counter() - started)
+        report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        report.longrepr = redact.redact(str(report.longrepr))
+    report.sections = [(title, redact.redact(body)) for title, body in report.sections]
+
+
+def build_result(check_id: str, phases: list[tuple[str, str, Any]], recorder: dv.Recorder, duration: float) -> Result:
+    spec = registry.spec(check_id)
+    result = Result(id=check_id, title=spec.title, status=Status.PASS, duration_s=duration,
+                    evidence=list(recorder.evidence), findings=list(recorder.findings))
+    for when, outcome, excinfo in phases:
+        if excinfo is None or (when == "teardown" and result.status is not Status.PASS):
+            continue
+        exc = excinfo.value
+        if isinstance(exc, dv.CheckFailed):
+            result.status, result.message = Status.FAIL, exc.message
+            result.evidence.extend(exc.evidence)
+            result.findings.extend(exc.findings)
+        elif outcome == "skipped" or isinstance(exc, pytest.skip.Exception):
+            result.status, result.message = Status.SKIP, str(getattr(exc, "msg", exc))
+        elif isinstance(exc, AssertionError) and when == "call":
+            result.status, result.message = Status.FAIL, (str(exc).splitlines() or ["assertion failed"])[0]
+            result.evidence.append(str(exc))
+        else:
+            result.status = Status.ERROR
+            result.message = f"check crashed in {when}: {type(exc).__name__}: {exc}".splitlines()[0]
+            result.evidence.append("".join(traceback.format_exception(exc)))
+        break
+    if result.status is Status.PASS and not result.message:
+        warnings = [f for f in result.findings if f.severity is Severity.WARNING]
+        if warnings:
+            result.message = f"{len(warnings)} warning(s): {warnings[0].message}"
+    result.message = redact.redact(result.message)
+    result.evidence = redact.redact_all(result.evidence)
+    return result
+
+
+class Collector:
+    """On the controller: one Result per check id, parametrised items merged, worst status wins."""
+
+    _RANK = {Status.ERROR: 3, Status.FAIL: 2, Status.PASS: 1, Status.SKIP: 0}
+
+    def __init__(self, info: RunInfo) -> None:
+        self.info = info
+        self.results: dict[str, Result] = {}
+
+    def add(self, result: Result) -> None:
+        have = self.results.get(result.id)
+        if have is None:
+            self.results[result.id] = result
+            return
+        if self._RANK[result.status] > self._RANK[have.status]:
+            have.status, have.message = result.status, result.message
+        elif result.message and result.status is have.status and result.status in (Status.FAIL, Status.ERROR):
+            have.message = f"{have.message}; {result.message}"
+        have.duration_s += result.duration_s
+        have.evidence.extend(result.evidence)
+        have.findings.extend(result.findings)
+
+    def run(self) -> Run:
+        target = self.info.target
+        return Run(run_id=self.info.run_id, target=target.name, mode=self.info.mode,
+                   started_at=self.info.started_at, finished_at=now_iso(), checks=list(self.results.values()))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "teardown":
+        return
+    collector = _collector
+    if collector is None:
+        return
+    for name, value in report.user_properties:
+        if name == RESULT_PROPERTY:
+            collector.add(Result.from_dict(json.loads(value)))
+
+
+_collector: Collector | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _collector
+    _collector = session.config.stash.get(COLLECTOR_KEY, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _collector
+    collector, _collector = _collector, None
+    if collector is None or not collector.results:
+        return
+    from deployverify.reports.render import write_reports
+
+    run = collector.run()
+    paths = write_reports(run, collector.info.report_dir)
+    session.config.stash[_WRITTEN] = (run, paths)
+
+
+_WRITTEN = pytest.StashKey[tuple[Run, dict[str, Path]]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    written = config.stash.get(_WRITTEN, None)
+    if written is None:
+        return
+    run, paths = written
+    from deployverify.reports.terminal import summary_lines
+
+    terminalreporter.section(f"deployverify {run.mode}: {run.target}")
+    for line in summary_lines(run):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"report: {paths['html']}")
+
+
+@pytest.fixture(scope="session")
+def build_outcome(target: Target, dv_run: RunInfo) -> Any:
+    """The built bundle, or the error that stopped the build; DV101 reports the error, the rest are blocked by it."""
+    from deployverify.bundle.build import ensure_built
+    from deployverify.errors import BuildError, BundleError
+
+    try:
+        return ensure_built(target, dv_run.cache_dir)
+    except (BuildError, BundleError) as exc:
+        return exc
+
+
+@pytest.fixture(scope="session")
+def built_bundle(build_outcome: Any) -> Any:
+    if isinstance(build_outcome, Exception):
+        dv.blocked("DV101", str(build_outcome).splitlines()[0])
+    return build_outcome

@@ -1,0 +1,73 @@
+"""Every string that leaves the process (terminal, reports, logs, exceptions) passes through `redact`.
+
+Secret values are registered the moment they are read; redaction replaces them wherever they appear, including inside
+larger strings such as DSNs and tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+_MIN_LENGTH = 4  # shorter values (ports, "1") would mask unrelated text and protect nothing
+_lock = threading.Lock()
+_values: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+# Keys whose values are secret even before anyone registers them (DSNs, env dumps).
+SECRET_KEY_PATTERN = re.compile(r"(pass(word)?|secret|token|credential|api[_-]?key|private[_-]?key)", re.IGNORECASE)
+_DSN_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<tail>@)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+
+
+def register(*values: object) -> None:
+    global _pattern
+    added = False
+    with _lock:
+        for value in values:
+            text = str(value) if value is not None else ""
+            if len(text) >= _MIN_LENGTH and text not in _values:
+                _values.add(text)
+                added = True
+        if added:
+            ordered = sorted(_values, key=len, reverse=True)
+            _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def register_mapping(data: Mapping[str, Any]) -> None:
+    """Register every scalar value of a secret: hosts and user names are sensitive too."""
+    register(*(v for v in data.values() if isinstance(v, str | int | float) and not isinstance(v, bool)))
+
+
+def redact(text: str) -> str:
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    text = _DSN_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+
+
+def redact_all(lines: Iterable[str]) -> list[str]:
+    return [redact(line) for line in lines]
+
+
+def known_values() -> frozenset[str]:
+    with _lock:
+        return frozenset(_values)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def install_logging_filter() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -1,0 +1,194 @@
+"""The typed target: what one deployable worker is, after the file is validated and interpolated.
+
+Paths are absolute (resolved against the target file's folder), so nothing downstream depends on the working folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_IMAGE = "public.ecr.aws/lambda/python:{version}"
+
+
+@dataclass(frozen=True)
+class SamBuild:
+    template: Path
+    function: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    output: Path
+    command: str | None = None
+    cwd: Path | None = None
+    sam: SamBuild | None = None
+    source: Path | None = None
+    requirements: Path | None = None
+    inputs: tuple[Path, ...] = ()
+    layers: tuple[Path, ...] = ()
+    source_roots: tuple[Path, ...] = ()
+
+    @property
+    def prebuilt(self) -> bool:
+        return self.command is None and self.sam is None and self.source is None
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str
+    function_name: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    memory_mb: int | None = None
+    timeout_s: int | None = None
+    reserved_concurrency: int | None = None
+    init_budget_ms: int = 3000
+
+
+@dataclass(frozen=True)
+class Allow:
+    rule: str
+    reason: str
+    path: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Scan:
+    paths: tuple[Path, ...] = ()
+    exclude: tuple[str, ...] = ()
+    must_reach: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    allow: tuple[Allow, ...] = ()
+    orphan_min_lines: int = 60
+    baseline: Path | None = None
+
+
+@dataclass(frozen=True)
+class Secret:
+    id: str
+    name: str
+    env: str | None = None
+    required: tuple[str, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Database:
+    secret: str
+    connect_timeout_s: int = 5
+
+
+@dataclass(frozen=True)
+class Seed:
+    email: str
+    sql: Path | None = None
+    schema: Path | None = None
+
+
+@dataclass(frozen=True)
+class Expectation:
+    type: str | None = None
+    min_confidence: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Document:
+    file: Path
+    expect: Expectation = field(default_factory=Expectation)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    type: str = "sqs"
+    queue: str | None = None
+    function: str | None = None
+    message: dict[str, Any] = field(default_factory=lambda: {"document_id": "{document_id}", "run_id": "{run_id}"})
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    bucket: str
+    documents: tuple[Document, ...]
+    key_prefix: str = "deployverify"
+    trigger: Trigger = field(default_factory=Trigger)
+    status_table: str = "documents"
+    id_column: str = "id"
+    status_column: str = "status"
+    type_column: str = "document_type"
+    confidence_column: str = "confidence"
+    fields_column: str = "fields"
+    error_column: str = "error"
+    final_status: str = "processed"
+    failed_status: str = "failed"
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Logs:
+    group: str | None = None
+    markers: tuple[str, ...] = ()
+    max_duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Canary:
+    window_min: int = 60
+    max_queue_age_s: int = 900
+
+
+@dataclass(frozen=True)
+class Local:
+    template: Path | None = None
+    schema_sql: Path | None = None
+    database_url: str | None = None
+    secret_values: dict[str, Any] = field(default_factory=dict)
+    moto_port: int = 5055
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    runtime: str
+    functions: tuple[Function, ...]
+    bundle: Bundle
+    source_path: Path | None = None
+    architecture: str = "x86_64"
+    image: str | None = None
+    region: str | None = None
+    scan: Scan = field(default_factory=Scan)
+    secrets: tuple[Secret, ...] = ()
+    database: Database | None = None
+    seed: Seed | None = None
+    pipeline: Pipeline | None = None
+    logs: Logs = field(default_factory=Logs)
+    dlq: str | None = None
+    canary: Canary = field(default_factory=Canary)
+    local: Local = field(default_factory=Local)
+
+    @property
+    def python_version(self) -> str:
+        return self.runtime.removeprefix("python")
+
+    @property
+    def container_image(self) -> str:
+        return self.image or DEFAULT_IMAGE.format(version=self.python_version)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source_path.parent if self.source_path else self.bundle.output
+
+    def secret(self, name: str) -> Secret:
+        for secret in self.secrets:
+            if name in (secret.name, secret.id):
+                return secret
+        raise KeyError(name)
+
+    def source_roots(self) -> tuple[Path, ...]:
+        """Folders of first-party source in the repository, used to suggest fixes for missing modules."""
+        if self.bundle.source_roots:
+            return self.bundle.source_roots
+        return (self.bundle.source,) if self.bundle.source else ()

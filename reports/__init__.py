@@ -1,0 +1,1 @@
+"""Report renderers: one small module per format, each a pure function of a `Run`."""

@@ -1,0 +1,10 @@
+"""report.html: one self-contained page (inline CSS, no scripts from elsewhere), evidence shown per check."""
+
+from __future__ import annotations
+
+from deployverify.results import Run
+from deployverify.reports.templating import environment
+
+
+def render_html(run: Run) -> str:
+    return environment().get_template("report.html.j2").render(run=run.to_dict(), counts=run.counts())

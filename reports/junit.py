@@ -1,0 +1,34 @@
+"""junit.xml: one testcase per check, so any CI's test view shows the gate's checklist."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from deployverify.results import Run, Status
+
+
+def render_junit(run: Run) -> str:
+    counts = run.counts()
+    suite = ET.Element("testsuite", {
+        "name": f"deployverify.{run.mode}", "tests": str(len(run.checks)), "failures": str(counts["fail"]),
+        "errors": str(counts["error"]), "skipped": str(counts["skip"]),
+        "time": f"{sum(r.duration_s for r in run.checks):.3f}", "timestamp": run.started_at,
+    })
+    properties = ET.SubElement(suite, "properties")
+    for name in ("run_id", "target", "mode"):
+        ET.SubElement(properties, "property", {"name": name, "value": str(getattr(run, name))})
+    for result in sorted(run.checks, key=lambda r: r.id):
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"deployverify.{run.mode}.{result.id}", "name": f"{result.id} {result.title}",
+            "time": f"{result.duration_s:.3f}"})
+        detail = "\n".join([*result.evidence, *(f"{f.path}:{f.line} {f.rule} {f.message}" for f in result.findings)])
+        if result.status is Status.FAIL:
+            ET.SubElement(case, "failure", {"message": result.message}).text = detail
+        elif result.status is Status.ERROR:
+            ET.SubElement(case, "error", {"message": result.message}).text = detail
+        elif result.status is Status.SKIP:
+            ET.SubElement(case, "skipped", {"message": result.message})
+        elif detail:
+            ET.SubElement(case, "system-out").text = detail
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -1,0 +1,12 @@
+"""summary.md: the short table for pull requests and $GITHUB_STEP_SUMMARY."""
+
+from __future__ import annotations
+
+from deployverify.results import Run
+from deployverify.reports.templating import environment
+
+ICONS = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️"}
+
+
+def render_markdown(run: Run) -> str:
+    return environment().get_template("summary.md.j2").render(run=run.to_dict(), counts=run.counts(), icons=ICONS)

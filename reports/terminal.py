@@ -1,0 +1,20 @@
+"""The lines printed at the end of a run: one per check, failures first."""
+
+from __future__ import annotations
+
+from deployverify.results import Run, Status
+
+_ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.SKIP: 2, Status.PASS: 3}
+
+
+def summary_lines(run: Run) -> list[str]:
+    lines = []
+    for result in sorted(run.checks, key=lambda r: (_ORDER[r.status], r.id)):
+        text = f"{result.id} {result.status.value.upper():5} {result.title}"
+        if result.message:
+            text += f": {result.message}"
+        lines.append(text)
+    counts = run.counts()
+    lines.append(f"{run.status.value.upper()}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+                 + f" (run {run.run_id})")
+    return lines
