@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from deployverify import __version__
 from deployverify.errors import DeployVerifyError
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _module(name: str) -> object:
+def _module(name: str) -> Any:
     return importlib.import_module(f"deployverify.commands.{name}")
 
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, _ = COMMANDS[args.command]
     try:
-        code: int = _module(module).run(args)  # type: ignore[attr-defined]
+        code: int = _module(module).run(args)
     except DeployVerifyError as exc:
         print(f"deployverify: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code

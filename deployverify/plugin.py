@@ -218,7 +218,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     for name, value in report.user_properties:
         if name == RESULT_PROPERTY:
-            collector.add(Result.from_dict(json.loads(value)))
+            collector.add(Result.from_dict(json.loads(str(value))))
 
 
 _collector: Collector | None = None

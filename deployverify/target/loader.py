@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -38,7 +38,7 @@ def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> model
         raise TargetError("no such file", where=str(file)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TargetError(f"cannot read: {exc.__class__.__name__}", where=str(file)) from None
-    doc = load_located(text, file.name if file.parent == Path() else str(file), env)
+    doc = load_located(text, str(file), env)
     if not isinstance(doc.value, dict):
         raise doc.error((), "the top level must be a mapping of settings")
     _validate(doc)
@@ -56,25 +56,28 @@ def _validate(doc: LocatedDocument) -> None:
 def _describe(error: ValidationError) -> tuple[Path_, str]:
     path: Path_ = tuple(error.absolute_path)
     kind = error.validator
+    instance: Any = error.instance
+    schema: Any = error.schema
+    expected: Any = error.validator_value
     if kind == "required":
-        missing = next(k for k in error.validator_value if k not in error.instance)
+        missing = next(k for k in expected if k not in instance)
         return (*path, missing), "required"
     if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))[0]
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(instance) - set(allowed))[0]
         close = difflib.get_close_matches(unknown, allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else (f"; allowed: {', '.join(allowed)}" if allowed else "")
         return (*path, unknown), f"unknown key {unknown!r}{hint}"
     if kind == "type":
-        wanted = error.validator_value
+        wanted = expected
         names = [wanted] if isinstance(wanted, str) else list(wanted)
-        return path, f"expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {error.instance!r}"
+        return path, f"expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {instance!r}"
     if kind == "enum":
-        return path, f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+        return path, f"{instance!r} is not one of {', '.join(map(repr, expected))}"
     if kind == "pattern":
-        return path, f"{error.instance!r} is not valid here (expected to match {error.validator_value})"
+        return path, f"{error.instance!r} is not valid here (expected to match {expected})"
     if kind in ("minimum", "maximum", "exclusiveMinimum"):
-        return path, f"{error.instance!r} is out of range ({kind} {error.validator_value})"
+        return path, f"{error.instance!r} is out of range ({kind} {expected})"
     if kind in ("minItems", "minLength"):
         return path, "must not be empty"
     return path, error.message
@@ -223,18 +226,9 @@ def target_from_bundle(bundle: str | Path, handler: str, runtime: str = "python3
         parse_handler(handler)
     except HandlerError as exc:
         raise TargetError(exc.detail, where=f"--handler {handler}") from None
-    if not model_runtime_ok(runtime):
+    if re.fullmatch(target_schema()["properties"]["runtime"]["pattern"], runtime) is None:
         raise TargetError(f"{runtime!r} is not a Lambda Python runtime (python3.8 ... python3.14)", where="--runtime")
     return model.Target(name=folder.resolve().name, runtime=runtime, architecture=architecture,
                         functions=(model.Function(name="function", handler=handler),),
                         bundle=model.Bundle(output=folder.resolve()), image=image)
 
-
-def model_runtime_ok(runtime: str) -> bool:
-    import re
-
-    return re.fullmatch(target_schema()["properties"]["runtime"]["pattern"], runtime) is not None
-
-
-def environ_snapshot() -> dict[str, str]:
-    return dict(os.environ)

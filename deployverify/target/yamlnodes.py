@@ -103,7 +103,7 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
         if "$" in node.value:
             expanded = interpolate(node.value, environ, where)
             if node.style is None:  # plain scalar: let YAML type the expanded text (numbers, booleans)
-                tag = constructor.resolve(yaml.ScalarNode, expanded, (True, False))
+                tag = constructor.resolve(yaml.ScalarNode, expanded, (True, False))  # type: ignore[no-untyped-call]
                 return constructor.construct_object(yaml.ScalarNode(tag, expanded))
             return expanded
         return constructor.construct_object(node)

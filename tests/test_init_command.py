@@ -1,0 +1,55 @@
+"""`deployverify init` turns a SAM template into a target file that loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from deployverify.target import load_target
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Timeout: 900
+Resources:
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: app.handler
+      CodeUri: src/
+      MemorySize: 1024
+      ReservedConcurrentExecutions: 10
+      Environment:
+        Variables:
+          BUCKET: !Ref Bucket
+          STAGE: dev
+  Bucket:
+    Type: AWS::S3::Bucket
+"""
+
+
+def init(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deployverify.cli", "init", *args], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+
+
+def test_init_writes_a_loadable_target(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    target = load_target(tmp_path / "deployverify.yaml", env={})
+    fn = target.functions[0]
+    assert (target.runtime, fn.handler, fn.timeout_s, fn.memory_mb, fn.reserved_concurrency) == (
+        "python3.11", "app.handler", 900, 1024, 10)
+    assert fn.environment == {"STAGE": "dev"}  # !Ref values are deploy-time, not known here
+    assert target.bundle.sam is not None and target.bundle.sam.function == "Worker"
+    assert init(tmp_path).returncode == 2  # never overwrites without --force
+
+
+def test_init_without_template_is_an_input_error(tmp_path: Path) -> None:
+    done = init(tmp_path)
+    assert done.returncode == 2 and "template.yaml: no SAM template here" in done.stderr
