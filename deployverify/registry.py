@@ -42,27 +42,31 @@ _TABLE: tuple[CheckSpec, ...] = (
     # DV0xx: the harness itself
     CheckSpec("DV001", "Everything the checks need is available",
               "{what} is not available: {reason}; {fix}"),
+    CheckSpec("DV002", "AWS answers with the configured credentials",
+              "AWS at {endpoint} ({region}) refused `{call}`: {error}; {fix}"),
     # DV1xx: build and bundle
     CheckSpec("DV101", "The bundle builds",
               "build failed: `{command}` exited {code}; fix the build, its stderr ends: {tail}"),
     CheckSpec("DV102", "The handler's file is in the bundle",
               "handler `{handler}` needs `{expected}` but the bundle has no such file{hint}; fix the build or the handler"),
     CheckSpec("DV103", "The bundle fits Lambda's size limits",
-              "bundle is {size} unzipped (limit {limit}); biggest: {biggest}; drop or move them to a layer or an image"),
+              "bundle{layers} is {size} unzipped (Lambda's limit is {limit}, layers included); biggest: {biggest}; "
+              "drop what the code does not need or ship the function as a container image"),
     CheckSpec("DV104", "The deployed code is the code that was built",
               "deployed `{function}` has CodeSha256 `{deployed}` but the built bundle zips to `{built}`; redeploy"),
     # DV2xx: native extensions, handler, imports
     CheckSpec("DV201", "Native extensions match the target architecture",
-              "`{file}` ({package}) is built for {found}; the target is {expected}: install wheels for {expected}"),
+              "`{file}` ({package}) is built for {found}; the function runs on {expected}: reinstall it with "
+              "pip --platform manylinux2014_{cpu}"),
     CheckSpec("DV202", "Native extensions need no newer glibc than the runtime",
               "`{file}` ({package}) needs {found}; {runtime} has glibc {expected}: install a manylinux wheel "
               "for glibc <= {expected}"),
     CheckSpec("DV203", "Native extensions match the runtime's CPython",
-              "`{file}` ({package}) is built for CPython {found}; the runtime is {runtime}: install wheels for "
-              "--python-version {expected}"),
+              "`{file}` ({package}) is built for CPython {found}; the runtime is {runtime}, which loads only "
+              "{accepts}: reinstall it with pip --python-version {expected}"),
     CheckSpec("DV204", "No foreign binaries are shipped as extensions",
-              "`{file}` ({package}) is a {found} binary, not Linux ELF: it was copied from a {found} machine; "
-              "build the bundle with --platform manylinux2014_{arch}"),
+              "`{file}` ({package}) is a {found} file, not a Linux ELF library: {why}; build the bundle with "
+              "pip --platform manylinux2014_{arch}"),
     CheckSpec("DV205", "Bundled wheels are tagged for the runtime",
               "`{dist}` was installed from a wheel tagged `{found}`; the runtime needs {expected}: reinstall it "
               "with --platform/--python-version for the runtime"),

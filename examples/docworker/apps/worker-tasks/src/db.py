@@ -17,7 +17,7 @@ import boto3
 import psycopg2
 from psycopg2.extensions import connection as Connection
 
-SECRET_ID_ENV = "DB_SECRET_ID"
+SECRET_ID_ENV = "DB_SECRET_ID"  # noqa: S105 - the variable's name, not a secret
 DATABASE_NAME_KEYS = ("database", "dbname", "db_name")
 DEFAULT_PORT = 5432
 DEFAULT_SSLMODE = "prefer"

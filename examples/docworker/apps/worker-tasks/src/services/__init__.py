@@ -1,0 +1,1 @@
+"""Document understanding: text extraction, classification, field extraction."""

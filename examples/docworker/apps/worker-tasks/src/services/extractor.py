@@ -5,6 +5,9 @@ Field values are what the document says, normalised only where the database need
 every document of a type has the same keys and a reviewer sees what is missing.
 """
 
+# PyMuPDF ships py.typed but leaves many functions unannotated; calling them is not an error here.
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import re

@@ -1,0 +1,1 @@
+"""Database rows as the worker sees them."""

@@ -1,0 +1,1 @@
+"""Units of work the worker runs, one module per task."""
