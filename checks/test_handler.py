@@ -1,0 +1,62 @@
+"""DV21x: the handler string is valid, the handler imports and resolves in the Lambda image, init fits its budget."""
+
+from __future__ import annotations
+
+from deployverify import check as dv
+from deployverify import registry
+from deployverify.analysis.handler_string import handler_string_problem
+from deployverify.analysis.imports import BundleIndex
+from deployverify.analysis.probe_findings import context_for, handler_record, init_finding, judge_handler, usable
+from deployverify.check import check
+from deployverify.isolation import SandboxUnavailable
+from deployverify.isolation.run_probe import ProbeOutcome
+from deployverify.target import Target
+
+
+@check("DV210")
+def test_handler_string_valid(target: Target) -> None:
+    """Each handler is MODULE.FUNCTION (a `/` path is allowed) and its module is not built into CPython.
+
+    Lambda refuses `time.handler` with Runtime.BuiltInModuleConflict: `import time` returns the interpreter's module.
+    """
+    for function in target.functions:
+        problem = handler_string_problem(function.handler)
+        if problem:
+            dv.fail(registry.message("DV210", handler=function.handler, error_type=problem.error_type,
+                                     reason=problem.reason, fix=problem.fix))
+    dv.evidence(", ".join(f"`{f.handler}`" for f in target.functions))
+
+
+@check("DV211")
+def test_handler_resolves_in_image(target: Target, probe_report: ProbeOutcome | SandboxUnavailable,
+                                   bundle_index: BundleIndex) -> None:
+    """Each handler is imported and looked up the way the runtime does it (awslambdaric's `_get_handler`), in the
+    sandbox DV230 names. A failure quotes the error Lambda would report at init and the fix."""
+    outcome = usable(probe_report)
+    context = context_for(target, bundle_index)
+    for function in target.functions:
+        record = handler_record(outcome.report, function.handler)
+        if record is None:
+            dv.fail(f"the probe has no result for handler `{function.handler}`; rerun with -v")
+        verdict = judge_handler(record, context)
+        if verdict:
+            dv.fail(verdict.message(), evidence=[f"frames: {record.get('frames', [])}"])
+        dv.evidence(f"`{function.handler}` resolved by {record.get('resolver')} in {outcome.described} "
+                    f"(probe {outcome.probe_id})")
+
+
+@check("DV212")
+def test_cold_start_within_budget(target: Target, probe_report: ProbeOutcome | SandboxUnavailable) -> None:
+    """Importing each handler takes no longer than `functions[].init_budget_ms` (default 3000).
+
+    Over budget is a warning finding, not a failure: the sandbox's timing is indicative, not Lambda's."""
+    outcome = usable(probe_report)
+    for function in target.functions:
+        record = handler_record(outcome.report, function.handler) or {}
+        if not record.get("ok"):
+            dv.blocked("DV211", f"handler `{function.handler}` does not import")
+        dv.evidence(f"`{function.handler}` init {record.get('init_ms')} ms, peak RSS "
+                    f"{round(int(record.get('peak_rss_kb', 0)) / 1024)} MB (budget {function.init_budget_ms} ms)")
+        finding = init_finding(record, function.init_budget_ms, function.memory_mb)
+        if finding:
+            dv.record(finding)

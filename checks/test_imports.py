@@ -1,0 +1,65 @@
+"""DV22x/DV230: every module the code can load imports in the Lambda image, and the probe ran in that image."""
+
+from __future__ import annotations
+
+from deployverify import check as dv
+from deployverify import registry
+from deployverify.analysis.imports import BundleIndex
+from deployverify.analysis.probe_findings import context_for, first_party_findings, third_party_findings, usable
+from deployverify.check import check
+from deployverify.isolation import SandboxUnavailable, Selection
+from deployverify.isolation.run_probe import ProbeOutcome
+from deployverify.results import Finding, Severity
+from deployverify.target import Target
+
+
+@check("DV220")
+def test_first_party_modules_import(target: Target, probe_report: ProbeOutcome | SandboxUnavailable,
+                                    bundle_index: BundleIndex) -> None:
+    """Every first-party module in the bundle imports, each in isolation from the others' crashes.
+
+    A failure names the module, the error with the file:line of the failing import, and the fix: the module under
+    its bundle name, or the source-tree folder the build forgot to copy."""
+    outcome = usable(probe_report)
+    findings = first_party_findings(outcome.report, context_for(target, bundle_index))
+    dv.evidence(f"{len(bundle_index.first_party_modules())} first-party module(s) imported in {outcome.described} "
+                f"(probe {outcome.probe_id})")
+    dv.expect_no_findings(findings, what="module")
+
+
+@check("DV221")
+def test_reached_third_party_modules_import(target: Target, probe_report: ProbeOutcome | SandboxUnavailable,
+                                            bundle_index: BundleIndex) -> None:
+    """Third-party modules that first-party code imports (statically, or loaded while importing it) import.
+
+    A third-party module nothing reaches that fails (an optional part such as botocore.crt) is a warning only."""
+    outcome = usable(probe_report)
+    findings = third_party_findings(outcome.report, context_for(target, bundle_index),
+                                    bundle_index.reached_from_first_party())
+    ok = sum(1 for record in outcome.modules.values() if record.get("ok"))
+    dv.evidence(f"{ok} of {len(outcome.modules)} module(s) imported; {len(outcome.skipped)} test/__main__ module(s) "
+                "not imported")
+    dv.expect_no_findings(findings, what="module")
+
+
+@check("DV230")
+def test_probe_ran_in_image(target: Target, sandbox: Selection | SandboxUnavailable,
+                            probe_report: ProbeOutcome | SandboxUnavailable) -> None:
+    """The import probe ran in the Lambda image. Without --require-image a fallback sandbox (bubblewrap, then a
+    plain process) passes with a warning that fidelity is lower; with it, a fallback fails."""
+    if isinstance(sandbox, SandboxUnavailable):
+        dv.fail(registry.message("DV230", isolation="no sandbox", image=target.container_image, reason=sandbox.detail,
+                                 fix="start Docker and make the image available (docker pull, or .ci/lambda-image.sh "
+                                     "for the local one), or drop --require-image"))
+    assert isinstance(probe_report, ProbeOutcome)
+    if probe_report.report is None:
+        dv.fail(f"the import probe failed in {probe_report.described}: {probe_report.error}",
+                evidence=[probe_report.stderr_tail])
+    dv.evidence(f"isolation: {probe_report.described}; chosen because {probe_report.reason}; probe "
+                f"{probe_report.probe_id} took {probe_report.seconds}s{' (cached)' if probe_report.cached else ''}")
+    if probe_report.fallback:
+        message = registry.message("DV230", isolation=probe_report.described, image=probe_report.image,
+                                   reason=probe_report.reason,
+                                   fix="results have lower fidelity; make the image available, and pass "
+                                       "--require-image to make this a failure")
+        dv.record(Finding("DV230", "", 0, message, Severity.WARNING))
