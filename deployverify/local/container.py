@@ -1,0 +1,240 @@
+"""Where the function's runtime runs: a long-lived Lambda-image container, or a sandboxed host process as fallback.
+
+Both start the runtime interface client against our Runtime API (`AWS_LAMBDA_RUNTIME_API`) with the bundle as the
+task root and their stdout/stderr going into the stack's log pipe, and both can be killed, waited for and asked for
+their peak memory. The container is the faithful one: the image's own entrypoint (`/lambda-entrypoint.sh <handler>`,
+as in public.ecr.aws/lambda/python), host network (so 127.0.0.1 is moto and Postgres, as their endpoints say),
+/var/task read-only, a writable /tmp, Lambda's uid 993 and the function's memory as the container's limit.
+
+This is the local stack's own thin adapter; the gate's isolation layer (deployverify/isolation/) runs one-shot probes
+and has no long-lived runtime yet. Switch over here if it grows one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Protocol
+
+from deployverify.errors import EnvironmentMissing
+from deployverify.lambda_runtime import RIC_MODULES, SDK_MODULES
+
+TASK_ROOT = "/var/task"
+IO_MOUNT = "/dv-io"
+LAMBDA_USER = "993:990"  # sbx_user1051, as Lambda runs function code
+EPHEMERAL_STORAGE = "512m"
+LABEL = "deployverify.local"
+DOCKER_TIMEOUT_S = 60
+
+
+class Runtime(Protocol):
+    kind: str
+    ident: str
+
+    def start(self) -> None: ...
+
+    def wait(self) -> int:
+        """Block until the runtime exits; its exit status."""
+        ...
+
+    def kill(self) -> None: ...
+
+    def max_memory_mb(self) -> int | None: ...
+
+
+def docker_client() -> Any:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=DOCKER_TIMEOUT_S)
+        client.ping()
+    except Exception as exc:
+        raise EnvironmentMissing(f"no Docker engine: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    return client
+
+
+def docker_problem(image: str) -> str | None:
+    """Why the container runtime cannot be used (None when it can). Never pulls: a pull is the user's decision."""
+    try:
+        client = docker_client()
+    except EnvironmentMissing as exc:
+        return exc.detail
+    try:
+        import docker.errors
+
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return f"image {image} is not on this machine (docker pull {image}, or set DV_IMAGE)"
+    except Exception as exc:
+        return f"cannot inspect image {image}: {type(exc).__name__}"
+    return None
+
+
+class DockerRuntime:
+    kind = "docker"
+
+    def __init__(self, *, image: str, handler: str, env: dict[str, str], task_dir: Path, io_dir: Path,
+                 memory_mb: int, name: str, labels: dict[str, str]) -> None:
+        self.image = image
+        self.handler = handler
+        self.env = env
+        self.task_dir = task_dir
+        self.io_dir = io_dir
+        self.memory_mb = memory_mb
+        self.name = name
+        self.labels = {LABEL: "1", **labels}
+        self.ident = ""
+        self._container: Any = None
+
+    def start(self) -> None:
+        client = docker_client()
+        image = client.images.get(self.image)
+        entrypoint = list(image.attrs.get("Config", {}).get("Entrypoint") or [])
+        if not entrypoint:
+            raise EnvironmentMissing(f"image {self.image} has no entrypoint; use a Lambda base image "
+                                     "(its /lambda-entrypoint.sh starts the runtime)")
+        # The shell only points stdout/stderr at the log pipe, then becomes the image's own entrypoint.
+        wrapper = ["/bin/sh", "-c", f'exec >{IO_MOUNT}/stdout.pipe 2>&1; exec "$@"', "lambda-runtime", *entrypoint]
+        self._container = client.containers.run(
+            image, command=[self.handler], entrypoint=wrapper, detach=True, name=self.name,
+            environment=self.env, network_mode="host", user=LAMBDA_USER, read_only=True, working_dir=TASK_ROOT,
+            tmpfs={"/tmp": f"rw,exec,size={EPHEMERAL_STORAGE},mode=1777"},
+            volumes={str(self.task_dir): {"bind": TASK_ROOT, "mode": "ro"},
+                     str(self.io_dir): {"bind": IO_MOUNT, "mode": "rw"}},
+            mem_limit=f"{self.memory_mb}m", memswap_limit=f"{self.memory_mb}m", labels=self.labels)
+        self.ident = str(self._container.id)
+
+    def wait(self) -> int:
+        try:
+            result = self._container.wait()
+            return int(result.get("StatusCode", -1))
+        except Exception:
+            return -1
+
+    def kill(self) -> None:
+        if self._container is None:
+            return
+        with contextlib.suppress(Exception):
+            self._container.remove(force=True)
+
+    def max_memory_mb(self) -> int | None:
+        for path in (f"/sys/fs/cgroup/memory/docker/{self.ident}/memory.max_usage_in_bytes",
+                     f"/sys/fs/cgroup/system.slice/docker-{self.ident}.scope/memory.peak",
+                     f"/sys/fs/cgroup/docker/{self.ident}/memory.peak"):
+            try:
+                return max(1, int(Path(path).read_text().strip()) // (1024 * 1024))
+            except (OSError, ValueError):
+                continue
+        return None
+
+
+def remove_containers(labels: dict[str, str]) -> int:
+    """Remove every container carrying these labels (running or not); how many were removed."""
+    try:
+        client = docker_client()
+    except EnvironmentMissing:
+        return 0
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    removed = 0
+    for container in client.containers.list(all=True, filters=filters):
+        try:
+            container.remove(force=True)
+            removed += 1
+        except Exception:  # noqa: S112 - a container that went away by itself is what we wanted
+            continue
+    return removed
+
+
+def list_containers(labels: dict[str, str]) -> list[str]:
+    try:
+        client = docker_client()
+    except EnvironmentMissing:
+        return []
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    return [str(c.name) for c in client.containers.list(all=True, filters=filters)]
+
+
+# --- sandbox fallback -------------------------------------------------------------------------------------------
+
+
+def sandbox_runtime_dir(folder: Path) -> Path:
+    """A folder with only the runtime-included SDK and the runtime interface client, linked from this interpreter,
+    so the handler sees boto3 and awslambdaric as in Lambda but none of deployverify's other dependencies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (*SDK_MODULES, *RIC_MODULES, "runtime_client"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            if name in ("awslambdaric", "runtime_client"):
+                raise EnvironmentMissing("awslambdaric is not installed; pip install awslambdaric (the sandbox "
+                                         "runs the function with it)")
+            continue
+        origin = Path(spec.origin)
+        source = origin.parent if spec.submodule_search_locations else origin
+        link = folder / source.name
+        if not link.exists():
+            link.symlink_to(source)
+    return folder
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the runtime must not outlive a killed worker
+
+
+class SandboxRuntime:
+    """The runtime as a host process: this interpreter, no site-packages, the bundle first on sys.path.
+
+    Less faithful than the container (host glibc and Python, the bundle's real path instead of /var/task, no
+    memory limit), and said so by `local status`; it keeps the demo working on a machine without Docker.
+    """
+
+    kind = "sandbox"
+
+    def __init__(self, *, handler: str, env: dict[str, str], task_dir: Path, io_dir: Path, runtime_dir: Path) -> None:
+        self.handler = handler
+        self.task_dir = task_dir
+        self.io_dir = io_dir
+        self.env = {**env, "LAMBDA_TASK_ROOT": str(task_dir), "LAMBDA_RUNTIME_DIR": str(runtime_dir),
+                    "PYTHONPATH": str(runtime_dir), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "LD_LIBRARY_PATH": f"{task_dir}:{task_dir}/lib"}
+        self.ident = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = open(self.io_dir / "stdout.pipe", "wb", buffering=0)  # noqa: SIM115 - handed to the child
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-S", "-m", "awslambdaric", self.handler], cwd=self.task_dir, env=self.env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        finally:
+            out.close()
+        self.ident = f"pid {self._proc.pid}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def wait(self) -> int:
+        return self._proc.wait() if self._proc else -1
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+
+    def max_memory_mb(self) -> int | None:
+        if self._proc is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self._proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return max(1, int(line.split()[1]) // 1024)
+        except OSError:
+            return None
+        return None
