@@ -1,4 +1,4 @@
-"""DV1xx: the bundle builds, holds the handler's file, and fits Lambda's limits."""
+"""DV1xx: the bundle builds, holds the handler's file, fits Lambda's limits, and is what is deployed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 from deployverify import check as dv
 from deployverify import registry
 from deployverify.bundle.build import BuiltBundle
+from deployverify.bundle.deployed import built_code_sha256, deployed_code, no_aws_reason
+from deployverify.bundle.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
 from deployverify.check import check
 from deployverify.errors import BuildError
 from deployverify.handler import parse_handler
@@ -41,3 +43,41 @@ def test_handler_file_in_bundle(target: Target, built_bundle: BuiltBundle) -> No
         near = sorted(str(p.relative_to(built_bundle.path)) for p in built_bundle.path.rglob(stem))[:3]
         hint = f" (found {', '.join(near)}: the handler path must be relative to the bundle root)" if near else ""
         dv.fail(registry.message("DV102", handler=function.handler, expected=str(candidates[0]), hint=hint))
+
+
+@check("DV103")
+def test_bundle_size(built_bundle: BuiltBundle) -> None:
+    """The bundle and its layers are at most 262,144,000 bytes unzipped (apparent sizes, as Lambda counts them); the
+    failure quotes the biggest contributors by distribution. A zip over 50 MB (too big to upload directly) warns."""
+    inventory = take_inventory(built_bundle.path, built_bundle.layers)
+    dv.evidence(inventory.summary())
+    failure = size_failure(inventory)
+    if failure:
+        dv.fail(failure)
+    zipped = estimate_zipped(inventory)
+    dv.evidence(f"zipped: about {human(zipped.size)} ({zipped.method}, {zipped.seconds * 1000:.0f} ms)")
+    dv.expect_no_findings([w for w in (zipped_warning(zipped),) if w])
+
+
+@check("DV104")
+def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle) -> None:
+    """Each deployed function's CodeSha256 equals the SHA-256 of the built bundle's deterministic zip.
+
+    Not applicable when there is nothing deployed to ask about: no function_name, no AWS credentials or region, an
+    unreachable endpoint (AWS_ENDPOINT_URL is honoured) or a function that does not exist."""
+    named = [f.function_name for f in target.functions if f.function_name]
+    if not named:
+        dv.not_applicable("no functions[].function_name: nothing deployed to compare with")
+    reason = no_aws_reason(target)
+    if reason:
+        dv.not_applicable(reason)
+    deployed = [deployed_code(target, name) for name in named]
+    comparable = [d for d in deployed if d.code_sha256]
+    if not comparable:
+        dv.not_applicable("; ".join(d.reason for d in deployed))
+    built = built_code_sha256(built_bundle.path)
+    dv.evidence(f"built bundle zips to CodeSha256 {built}", *(d.reason for d in deployed if d.reason))
+    for code in comparable:
+        if code.code_sha256 != built:
+            dv.fail(registry.message("DV104", function=code.function, deployed=code.code_sha256, built=built))
+        dv.evidence(f"`{code.function}` runs CodeSha256 {code.code_sha256}: the built bundle")

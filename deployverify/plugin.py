@@ -88,6 +88,12 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput["dv_started_at"] = info.started_at
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    check_id = _check_id(item)
+    if check_id is not None:
+        item.extra_keyword_matches.add(check_id)  # so `-k DV222` (or `-k "DV1 or DV20"`) selects checks by id
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     info = config.stash.get(RUN_KEY, None)
     if info is None or info.mode == "canary":
@@ -198,7 +204,8 @@ class Collector:
             return
         if self._RANK[result.status] > self._RANK[have.status]:
             have.status, have.message = result.status, result.message
-        elif result.message and result.status is have.status and result.status in (Status.FAIL, Status.ERROR):
+        elif result.message and result.status is have.status and result.status in (Status.FAIL, Status.ERROR) \
+                and result.message not in have.message:  # parametrised items often fail alike
             have.message = f"{have.message}; {result.message}"
         have.duration_s += result.duration_s
         have.evidence.extend(result.evidence)
@@ -255,6 +262,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section(f"deployverify {run.mode}: {run.target}")
     for line in summary_lines(run):
         terminalreporter.write_line(line)
+    from deployverify.reports.annotations import enabled, run_annotations
+
+    if enabled():  # GitHub Actions shows these on the pull request's diff
+        for line in run_annotations(run):
+            terminalreporter.write_line(redact.redact(line))
     terminalreporter.write_line(f"report: {paths['html']}")
 
 

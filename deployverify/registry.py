@@ -65,7 +65,7 @@ _TABLE: tuple[CheckSpec, ...] = (
               "`{file}` ({package}) is built for CPython {found}; the runtime is {runtime}, which loads only "
               "{accepts}: reinstall it with pip --python-version {expected}"),
     CheckSpec("DV204", "No foreign binaries are shipped as extensions",
-              "`{file}` ({package}) is a {found} file, not a Linux ELF library: {why}; build the bundle with "
+              "`{file}` ({package}) is {found}, not a Linux ELF library: {why}; build the bundle with "
               "pip --platform manylinux2014_{arch}"),
     CheckSpec("DV205", "Bundled wheels are tagged for the runtime",
               "`{dist}` was installed from a wheel tagged `{found}`; the runtime needs {expected}: reinstall it "
@@ -96,7 +96,7 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV304", "No test doubles are shipped in the code",
               "`{module}` imported at {path}:{line} is a test library; production code must not use it"),
     CheckSpec("DV305", "No mock toggle defaults to the mock path",
-              "`{flag}` defaults to `{default}` at {path}:{line}, which sends the handler to `{name}`; "
+              "`{flag}` defaults to `{default}`{source} at {path}:{line}, which sends the handler to `{name}`; "
               "default to the real path"),
     CheckSpec("DV306", "No TODO/FIXME markers in reachable code",
               "`{marker}` in `{name}` ({path}:{line}), reached via {call_path}: {text}"),
@@ -118,7 +118,7 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV411", "The status table and columns exist",
               "table `{table}` lacks {missing}; apply the schema migrations"),
     CheckSpec("DV412", "The database has connection headroom",
-              "{active} of max_connections {maximum} in use ({percent}%); raise the limit or add a proxy"),
+              "{active} of max_connections {maximum} in use ({percent}%){detail}; raise the limit or add a proxy"),
     CheckSpec("DV420", "The test user is seeded",
               "seeding `{email}` failed: {error}; {fix}"),
     # DV5xx: pipeline, logs, DLQ
@@ -128,7 +128,7 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV502", "Each processed document carries a real result",
               "`{document}` {problem}; a processed row without real output is the mock incident's signature"),
     CheckSpec("DV510", "The worker's logs show each document's invocation",
-              "no log line mentions document {document_id} in `{group}` during the run; {fix}"),
+              "document {document_id}: {problem} in `{group}` during the run; {fix}"),
     CheckSpec("DV511", "The worker's logs show no runtime errors",
               "`{line}` in `{group}`; fix the error the worker logged"),
     CheckSpec("DV512", "Invocations finish within the duration limit",
@@ -136,7 +136,8 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV520", "The DLQ is empty before the run",
               "DLQ `{queue}` holds {count} message(s) before the run; inspect and redrive them"),
     CheckSpec("DV521", "The DLQ is empty after the run",
-              "DLQ `{queue}` holds {count} message(s) after the run; the worker failed them"),
+              "DLQ `{queue}` holds {count} message(s) after the run{detail}; the worker failed them: read them, "
+              "fix the cause, then redrive or delete them"),
     # DV6xx: operations and canary
     CheckSpec("DV601", "The deployed function exists",
               "function `{function}` is not deployed: {reason}; deploy it or fix functions[].function_name"),

@@ -45,6 +45,10 @@ class ImportRef:
     in_function: bool
     guarded: bool  # inside try/except ImportError: the code expects it may be missing
     type_checking: bool = False
+    # Enclosing `if`s that test the interpreter (sys.version_info, sys.platform): (test source, branch taken).
+    # The import runs only where every test has that outcome (deployverify.analysis.closure evaluates them).
+    conditions: tuple[tuple[str, bool], ...] = ()
+    beyond_top: bool = False  # a relative import with more dots than the package has levels: always fails
 
     def candidates(self) -> tuple[str, ...]:
         """The module names this statement may load: `from a import b` loads `a` and maybe the submodule `a.b`."""
@@ -206,26 +210,32 @@ class _ImportCollector(ast.NodeVisitor):
         self._function_depth = 0
         self._guard_depth = 0
         self._type_checking_depth = 0
+        self._conditions: list[tuple[str, bool]] = []
 
-    def _add(self, module: str, names: tuple[str, ...], line: int) -> None:
+    def _add(self, module: str, names: tuple[str, ...], line: int, beyond_top: bool = False) -> None:
         self.refs.append(ImportRef(module=module, names=names, path=self.path, line=line,
                                    in_function=self._function_depth > 0, guarded=self._guard_depth > 0,
-                                   type_checking=self._type_checking_depth > 0))
+                                   type_checking=self._type_checking_depth > 0, conditions=tuple(self._conditions),
+                                   beyond_top=beyond_top))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self._add(alias.name, (), node.lineno)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        beyond_top = False
         if node.level:
             base_parts = self.package.split(".") if self.package else []
+            beyond_top = node.level - 1 >= len(base_parts)
             if node.level > 1:
-                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base_parts = base_parts[: max(len(base_parts) - (node.level - 1), 0)]
             base = ".".join(base_parts)
             module = f"{base}.{node.module}" if node.module and base else (node.module or base)
         else:
             module = node.module or ""
-        if module:
+        if beyond_top:
+            self._add("." * node.level + (node.module or ""), tuple(a.name for a in node.names), node.lineno, True)
+        elif module:
             self._add(module, tuple(a.name for a in node.names), node.lineno)
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
@@ -233,7 +243,7 @@ class _ImportCollector(ast.NodeVisitor):
         self.generic_visit(node)
         self._function_depth -= 1
 
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function  # noqa: N815
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function
 
     def visit_Try(self, node: ast.Try) -> None:
         guarded = any(_catches_import_error(h.type) for h in node.handlers)
@@ -244,25 +254,38 @@ class _ImportCollector(ast.NodeVisitor):
         for part in (*node.handlers, *node.orelse, *node.finalbody):
             self.visit(part)
 
-    def visit_TryStar(self, node: ast.TryStar) -> None:  # noqa: N802 - ast.NodeVisitor's naming
+    def visit_TryStar(self, node: ast.TryStar) -> None:
         self.visit_Try(node)  # type: ignore[arg-type]  # same fields as ast.Try
 
     def visit_If(self, node: ast.If) -> None:
         type_checking = _is_type_checking(node.test)
+        condition = ast.unparse(node.test) if _tests_interpreter(node.test) else None
         self._type_checking_depth += type_checking
-        for statement in node.body:
-            self.visit(statement)
+        self._visit_branch(node.body, condition, True)
         self._type_checking_depth -= type_checking
-        for statement in node.orelse:
+        self._visit_branch(node.orelse, condition, False)
+
+    def _visit_branch(self, statements: list[ast.stmt], condition: str | None, taken: bool) -> None:
+        if condition is not None:
+            self._conditions.append((condition, taken))
+        for statement in statements:
             self.visit(statement)
+        if condition is not None:
+            self._conditions.pop()
 
 
 def _catches_import_error(handler_type: ast.expr | None) -> bool:
     if handler_type is None:
         return True
     names = handler_type.elts if isinstance(handler_type, ast.Tuple) else [handler_type]
-    return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError", "Exception")
-               or isinstance(n, ast.Attribute) and n.attr in ("ImportError", "ModuleNotFoundError") for n in names)
+    return any((isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError", "Exception"))
+               or (isinstance(n, ast.Attribute) and n.attr in ("ImportError", "ModuleNotFoundError")) for n in names)
+
+
+def _tests_interpreter(test: ast.expr) -> bool:
+    """`if sys.version_info >= (3, 11):`, `if sys.platform == "win32":` and combinations of them."""
+    return any(isinstance(n, ast.Attribute) and n.attr in ("version_info", "platform")
+               and isinstance(n.value, ast.Name) and n.value.id == "sys" for n in ast.walk(test))
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -1,0 +1,180 @@
+"""DV104 against a real moto server on loopback: plain boto3 with an endpoint URL, no in-process mocks.
+
+The function is created with the bundle's deterministic zip, as deployverify's deploys upload it; the gate must
+then see the same CodeSha256, and a different one after the code changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from deployverify.aws import session
+from deployverify.bundle.deployed import built_code_sha256, deployed_code, no_aws_reason
+from deployverify.bundle.zipper import code_sha256, zip_bundle
+from deployverify.target import load_target
+from deployverify.target.model import Target
+
+FUNCTION = "dv-test-worker"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+                 "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Dummy credentials (moto accepts any) and every client pointed at the loopback server."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    values = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+              "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
+              "AWS_CONFIG_FILE": str(tmp_path / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-creds")}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    session.clear_cache()
+    try:
+        yield values
+    finally:
+        session.clear_cache()
+
+
+def make_bundle(root: Path, body: str = "return {'ok': True}") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "app.py").write_text(f"def handler(event, context):\n    {body}\n", encoding="utf-8")
+    return root
+
+
+def deploy(moto_url: str, bundle: Path, name: str = FUNCTION) -> str:
+    """Create or update the function from the bundle's deterministic zip; return the CodeSha256 Lambda reports."""
+    iam = boto3.client("iam", endpoint_url=moto_url, region_name=REGION)
+    try:
+        role = iam.get_role(RoleName="dv-test-role")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="dv-test-role", AssumeRolePolicyDocument=json.dumps({}))["Role"]["Arn"]
+    lambda_ = boto3.client("lambda", endpoint_url=moto_url, region_name=REGION)
+    code = zip_bundle(bundle)
+    try:
+        reply: dict[str, Any] = lambda_.update_function_code(FunctionName=name, ZipFile=code)
+    except lambda_.exceptions.ResourceNotFoundException:
+        reply = lambda_.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
+                                        Code={"ZipFile": code})
+    return str(reply["CodeSha256"])
+
+
+def write_target(folder: Path, function_name: str | None = FUNCTION) -> Path:
+    name_line = f"    function_name: {function_name}\n" if function_name else ""
+    path = folder / "deployverify.yaml"
+    path.write_text(f"name: deployed\nruntime: python3.11\nregion: {REGION}\nfunctions:\n  - name: worker\n"
+                    f"    handler: app.handler\n{name_line}bundle:\n  output: bundle\n", encoding="utf-8")
+    return path
+
+
+def target_for(folder: Path) -> Target:
+    return load_target(write_target(folder))
+
+
+def test_same_zip_gives_the_same_code_sha(aws_env: dict[str, str], moto_url: str, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle")
+    reported = deploy(moto_url, bundle, "dv-same")
+    assert reported == built_code_sha256(bundle) == code_sha256(zip_bundle(bundle))
+    assert deployed_code(target_for(tmp_path), "dv-same").code_sha256 == reported
+
+
+def test_changed_code_gives_another_code_sha(aws_env: dict[str, str], moto_url: str, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle")
+    deploy(moto_url, bundle, "dv-changed")
+    make_bundle(bundle, "return {'ok': False}")
+    assert deployed_code(target_for(tmp_path), "dv-changed").code_sha256 != built_code_sha256(bundle)
+
+
+def test_a_function_that_is_not_deployed_is_not_comparable(aws_env: dict[str, str], tmp_path: Path) -> None:
+    found = deployed_code(target_for(tmp_path), "dv-never-deployed")
+    assert (found.code_sha256, found.reason) == (None, "function `dv-never-deployed` is not deployed")
+
+
+def test_an_unreachable_endpoint_is_not_comparable(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    session.clear_cache()
+    found = deployed_code(target_for(tmp_path), FUNCTION)
+    assert found.code_sha256 is None
+    assert found.reason.startswith("Lambda is not reachable: EndpointConnectionError")
+
+
+def test_no_credentials_is_said_without_a_network_call(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert no_aws_reason(target_for(tmp_path)) == "no AWS credentials (environment, profile or role)"
+
+
+def run_gate(config: Path, report_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "deployverify.cli", "gate", "-c", str(config), "--report-dir",
+                           str(report_dir), "-k", "DV104"], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode in (0, 1), done.stderr + done.stdout
+    report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    [check] = [c for c in report["checks"] if c["id"] == "DV104"]
+    return dict(check)
+
+
+def test_gate_passes_then_fails_naming_both_hashes(aws_env: dict[str, str], moto_url: str, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle")
+    config = write_target(tmp_path)
+    deployed = deploy(moto_url, bundle)
+    passed = run_gate(config, tmp_path / "report-same", aws_env)
+    assert passed["status"] == "pass", passed
+    assert f"`{FUNCTION}` runs CodeSha256 {deployed}: the built bundle" in passed["evidence"]
+
+    make_bundle(bundle, "return {'ok': 'changed after deploy'}")
+    failed = run_gate(config, tmp_path / "report-changed", aws_env)
+    built = built_code_sha256(bundle)
+    assert failed["status"] == "fail"
+    assert failed["message"] == (f"deployed `{FUNCTION}` has CodeSha256 `{deployed}` but the built bundle zips to "
+                                 f"`{built}`; redeploy")
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    ("not deployed", "not applicable: function `dv-nowhere` is not deployed"),
+    ("no function_name", "not applicable: no functions[].function_name: nothing deployed to compare with"),
+    ("no credentials", "not applicable: no AWS credentials (environment, profile or role)"),
+])
+def test_gate_skips_when_there_is_nothing_to_compare(aws_env: dict[str, str], tmp_path: Path, case: str,
+                                                     reason: str) -> None:
+    make_bundle(tmp_path / "bundle")
+    config = write_target(tmp_path, None if case == "no function_name" else "dv-nowhere")
+    env = dict(aws_env)
+    if case == "no credentials":
+        env["AWS_ACCESS_KEY_ID"] = env["AWS_SECRET_ACCESS_KEY"] = ""
+    skipped = run_gate(config, tmp_path / "report", env)
+    assert (skipped["status"], skipped["message"]) == ("skip", reason)
