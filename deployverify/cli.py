@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "canary": ("suite", "nightly canary: smoke plus the operational checks"),
     "init": ("init", "write a starter deployverify.yaml from the SAM template.yaml here"),
     "checks": ("checks", "list every check id with its title"),
+    "scan": ("scan", "stub scan (DV301-DV309) of a target, a source folder or the deployed code; SARIF with --sarif"),
+    "baseline": ("baseline", "accept the stub scan's current findings: later scans report only new ones"),
+    "local": ("local", "the target's AWS on this machine (moto, Postgres, worker in a Lambda image): up|down|..."),
+    "demo": ("demo", "local up -> gate -> smoke -> report on the example worker; no AWS account needed"),
 }
 
 

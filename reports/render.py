@@ -11,6 +11,7 @@ from deployverify.reports.html import render_html
 from deployverify.reports.json_report import render_json
 from deployverify.reports.junit import render_junit
 from deployverify.reports.markdown import render_markdown
+from deployverify.reports.sarif import render_sarif
 from deployverify.results import Run
 
 RENDERERS: dict[str, tuple[str, Callable[[Run], str]]] = {
@@ -18,6 +19,11 @@ RENDERERS: dict[str, tuple[str, Callable[[Run], str]]] = {
     "html": ("report.html", render_html),
     "junit": ("junit.xml", render_junit),
     "markdown": ("summary.md", render_markdown),
+}
+# Written only when the run ran the stub scan (a DV3xx result), findings or not: code scanning closes fixed alerts
+# when a later upload no longer has them.
+CONDITIONAL_RENDERERS: dict[str, tuple[str, Callable[[Run], str], Callable[[Run], bool]]] = {
+    "sarif": ("scan.sarif", render_sarif, lambda run: any(r.id.startswith("DV3") for r in run.checks)),
 }
 
 
@@ -29,6 +35,11 @@ def write_reports(run: Run, folder: Path) -> dict[str, Path]:
         # Redaction is the last step before bytes leave the process, whatever the renderer did.
         path.write_text(redact(render(run)), encoding="utf-8")
         written[kind] = path
+    for kind, (name, render, wanted) in CONDITIONAL_RENDERERS.items():
+        if wanted(run):
+            path = folder / name
+            path.write_text(redact(render(run)), encoding="utf-8")
+            written[kind] = path
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as handle:
