@@ -22,6 +22,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("--bundle", metavar="DIR", help="an already built bundle folder; no target file needed")
         parser.add_argument("--handler", metavar="MODULE.FUNC", help="the handler, with --bundle")
         parser.add_argument("--runtime", metavar="pythonX.Y", default="python3.12", help="with --bundle")
+    if name in ("smoke", "canary"):
+        parser.add_argument("--local", action="store_true",
+                            help="against the local stack (deployverify local up): its endpoint, dummy keys, region")
     parser.add_argument("--image", metavar="IMAGE", help="Lambda image to run the probe in")
     parser.add_argument("--require-image", action="store_true",
                         help="fail rather than fall back to a sandbox when the image cannot run")
@@ -83,5 +86,9 @@ def suite_ini() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "local", False):
+        from deployverify.local.stack import apply_environment
+
+        apply_environment()
     code = pytest.main(pytest_args(args))
     return _EXIT.get(pytest.ExitCode(code) if isinstance(code, int) else code, 2)
