@@ -48,7 +48,8 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV101", "The bundle builds",
               "build failed: `{command}` exited {code}; fix the build, its stderr ends: {tail}"),
     CheckSpec("DV102", "The handler's file is in the bundle",
-              "handler `{handler}` needs `{expected}` but the bundle has no such file{hint}; fix the build or the handler"),
+              "handler `{handler}` needs `{expected}` but the bundle has no such file{hint}; "
+              "fix the build or the handler"),
     CheckSpec("DV103", "The bundle fits Lambda's size limits",
               "bundle{layers} is {size} unzipped (Lambda's limit is {limit}, layers included); biggest: {biggest}; "
               "drop what the code does not need or ship the function as a container image"),

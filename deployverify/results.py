@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Status(str, enum.Enum):
-    PASS = "pass"
+class Status(enum.StrEnum):
+    PASS = "pass"  # noqa: S105 - a check status, not a password
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from deployverify.results import Run
 from deployverify.reports.templating import environment
+from deployverify.results import Run
 
 ICONS = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️"}
 

@@ -46,10 +46,12 @@ def test_init_writes_a_loadable_target(tmp_path: Path) -> None:
     assert (target.runtime, fn.handler, fn.timeout_s, fn.memory_mb, fn.reserved_concurrency) == (
         "python3.11", "app.handler", 900, 1024, 10)
     assert fn.environment == {"STAGE": "dev"}  # !Ref values are deploy-time, not known here
-    assert target.bundle.sam is not None and target.bundle.sam.function == "Worker"
+    assert target.bundle.sam is not None
+    assert target.bundle.sam.function == "Worker"
     assert init(tmp_path).returncode == 2  # never overwrites without --force
 
 
 def test_init_without_template_is_an_input_error(tmp_path: Path) -> None:
     done = init(tmp_path)
-    assert done.returncode == 2 and "template.yaml: no SAM template here" in done.stderr
+    assert done.returncode == 2
+    assert "template.yaml: no SAM template here" in done.stderr

@@ -35,13 +35,15 @@ def test_help_and_checks_commands() -> None:
         assert command in help_text
     listing = subprocess.run([sys.executable, "-m", "deployverify.cli", "checks"], capture_output=True, text=True,
                              check=True).stdout
-    assert "DV101  The bundle builds" in listing and "DV220  Every first-party module imports" in listing
+    assert "DV101  The bundle builds" in listing
+    assert "DV220  Every first-party module imports" in listing
 
 
 def test_usage_errors_exit_2() -> None:
     done = subprocess.run([sys.executable, "-m", "deployverify.cli", "gate", "--bundle", "/nonexistent/dir",
                            "--handler", "app.handler"], capture_output=True, text=True, check=False)
-    assert done.returncode == 2 and "--bundle /nonexistent/dir: is not a folder" in done.stderr
+    assert done.returncode == 2
+    assert "--bundle /nonexistent/dir: is not a folder" in done.stderr
     assert "Traceback" not in done.stderr
     done = subprocess.run([sys.executable, "-m", "deployverify.cli", "frobnicate"], capture_output=True, text=True,
                           check=False)

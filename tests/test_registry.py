@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deployverify.docs import check_docstrings, checks_markdown
-from deployverify.registry import BANDS, CHECKS, ID_PATTERN, _TABLE
+from deployverify.registry import _TABLE, BANDS, CHECKS, ID_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,8 @@ def test_ids_are_unique_and_well_formed() -> None:
 def test_template_is_one_line_and_quotes_values(spec: object) -> None:
     template = spec.template  # type: ignore[attr-defined]
     fields = [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    assert "\n" not in template and spec.title  # type: ignore[attr-defined]
+    assert "\n" not in template
+    assert spec.title
     assert fields, f"{spec.id}: a message must quote the offending value"  # type: ignore[attr-defined]
     assert spec.message(**{name: "X" for name in fields})  # type: ignore[attr-defined]
 

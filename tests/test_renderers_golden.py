@@ -1,5 +1,7 @@
 """Golden files for every renderer, over a fixed run covering each status, findings with call paths, markup in
-values (escaped), and a registered secret (never rendered). Regenerate with UPDATE_GOLDEN=1 after a deliberate change."""
+values (escaped), and a registered secret (never rendered).
+
+Regenerate with UPDATE_GOLDEN=1 after a deliberate change."""
 
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ def test_renderer_matches_golden_file(tmp_path: Path, kind: str) -> None:
 
 def test_html_escapes_values(tmp_path: Path) -> None:
     html = write_reports(fixed_run(), tmp_path)["html"].read_text()
-    assert "mock &lt;b&gt;reached&lt;/b&gt;" in html and "<b>reached</b>" not in html
+    assert "mock &lt;b&gt;reached&lt;/b&gt;" in html
+    assert "<b>reached</b>" not in html
 
 
 def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,4 +66,6 @@ def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     write_reports(fixed_run(), tmp_path / "out")
     text = summary.read_text()
-    assert text.startswith("earlier step\n") and "deployverify gate: docworker" in text and "`DV220`" in text
+    assert text.startswith("earlier step\n")
+    assert "deployverify gate: docworker" in text
+    assert "`DV220`" in text

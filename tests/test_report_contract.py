@@ -89,16 +89,20 @@ def test_report_validates_and_records_every_outcome(tmp_path: Path, workers: lis
     checks = by_id(report)
     assert report["status"] == "error"
     assert set(checks) == {"DV001", "DV101", "DV102", "DV103", "DV501", "DV210"}
-    assert checks["DV101"]["status"] == "pass" and checks["DV101"]["evidence"] == ["bundle at bundle"]
+    assert checks["DV101"]["status"] == "pass"
+    assert checks["DV101"]["evidence"] == ["bundle at bundle"]
     assert checks["DV102"] == {**checks["DV102"], "status": "fail", "message": "handler `app.nope` is missing; fix it"}
-    assert checks["DV103"]["status"] == "skip" and "no size limit" in checks["DV103"]["message"]
-    assert checks["DV210"]["status"] == "fail" and "value should be 4" in checks["DV210"]["message"]
+    assert checks["DV103"]["status"] == "skip"
+    assert "no size limit" in checks["DV103"]["message"]
+    assert checks["DV210"]["status"] == "fail"
+    assert "value should be 4" in checks["DV210"]["message"]
     crashed = checks["DV001"]
     assert crashed["status"] == "error"
     assert crashed["message"] == "check crashed in call: RuntimeError: boom in the check"
     assert any("Traceback" in e and "test_crashes" in e for e in crashed["evidence"])
     # three parametrised items merge into one result; the worst status and its message win
-    assert checks["DV501"]["status"] == "fail" and checks["DV501"]["message"] == "`b.pdf` is `uploaded`"
+    assert checks["DV501"]["status"] == "fail"
+    assert checks["DV501"]["message"] == "`b.pdf` is `uploaded`"
 
 
 def test_serial_and_parallel_reports_agree(tmp_path: Path) -> None:
@@ -118,5 +122,7 @@ def test_all_report_files_are_written(tmp_path: Path) -> None:
     folder = tmp_path / "report0"
     assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "report.html", "report.json", "summary.md"]
     html = (folder / "report.html").read_text()
-    assert "<script" not in html and "<link" not in html and "src=" not in html  # self-contained
+    assert "<script" not in html
+    assert "<link" not in html
+    assert "src=" not in html
     assert "boom in the check" in html

@@ -201,4 +201,6 @@ def test_cli_exits_2_with_one_line_and_no_traceback(
     assert done.returncode == 2
     assert "Traceback" not in done.stderr + done.stdout
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and where in lines[0] and words in lines[0], done.stderr
+    assert len(lines) == 1, done.stderr
+    assert where in lines[0]
+    assert words in lines[0]

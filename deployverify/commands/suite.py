@@ -51,7 +51,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     else:
         default = Path("deployverify.yaml")
         if not default.exists():
-            raise DeployVerifyError(f"no target: pass -c FILE{' or --bundle DIR --handler M.F' if mode == 'gate' else ''}"
+            alternative = " or --bundle DIR --handler M.F" if mode == "gate" else ""
+            raise DeployVerifyError(f"no target: pass -c FILE{alternative}"
                                     " (or run `deployverify init` to write deployverify.yaml)")
         load_target(default)
         target_args = ["--dv-target", str(default)]
