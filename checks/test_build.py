@@ -7,7 +7,7 @@ from typing import Any
 from deployverify import check as dv
 from deployverify import registry
 from deployverify.bundle.build import BuiltBundle
-from deployverify.bundle.deployed import built_code_sha256, deployed_code, no_aws_reason
+from deployverify.bundle.deployed import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.bundle.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
 from deployverify.check import check
 from deployverify.errors import BuildError
@@ -61,7 +61,8 @@ def test_bundle_size(built_bundle: BuiltBundle) -> None:
 
 @check("DV104")
 def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle) -> None:
-    """Each deployed function's CodeSha256 equals the SHA-256 of the built bundle's deterministic zip.
+    """Each deployed function runs the built bundle: its CodeSha256 equals the built bundle's deterministic zip, or,
+    when another tool (`sam deploy`) zipped it, the deployed zip's files are byte-identical to the bundle's.
 
     Not applicable when there is nothing deployed to ask about: no function_name, no AWS credentials or region, an
     unreachable endpoint (AWS_ENDPOINT_URL is honoured) or a function that does not exist."""
@@ -78,6 +79,13 @@ def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle) 
     built = built_code_sha256(built_bundle.path)
     dv.evidence(f"built bundle zips to CodeSha256 {built}", *(d.reason for d in deployed if d.reason))
     for code in comparable:
-        if code.code_sha256 != built:
-            dv.fail(registry.message("DV104", function=code.function, deployed=code.code_sha256, built=built))
-        dv.evidence(f"`{code.function}` runs CodeSha256 {code.code_sha256}: the built bundle")
+        if code.code_sha256 == built:
+            dv.evidence(f"`{code.function}` runs CodeSha256 {code.code_sha256}: the built bundle")
+            continue
+        files = compare_deployed_files(target, code.function, built_bundle.path)
+        if files.identical:
+            dv.evidence(f"`{code.function}` was zipped by another tool (CodeSha256 {code.code_sha256}); "
+                        + files.detail)
+            continue
+        dv.fail(registry.message("DV104", function=code.function, deployed=code.code_sha256, built=built),
+                evidence=[files.detail])

@@ -178,3 +178,50 @@ def test_gate_skips_when_there_is_nothing_to_compare(aws_env: dict[str, str], tm
         env["AWS_ACCESS_KEY_ID"] = env["AWS_SECRET_ACCESS_KEY"] = ""
     skipped = run_gate(config, tmp_path / "report", env)
     assert (skipped["status"], skipped["message"]) == ("skip", reason)
+
+
+def deploy_from_s3(moto_url: str, zip_bytes: bytes, name: str) -> str:
+    """Deploy as `sam deploy` does: the zip (packaged by another tool) goes to S3, the function is created from it."""
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION)
+    s3.create_bucket(Bucket="dv-sam-artifacts")
+    s3.put_object(Bucket="dv-sam-artifacts", Key=f"{name}/code.zip", Body=zip_bytes)
+    iam = boto3.client("iam", endpoint_url=moto_url, region_name=REGION)
+    try:
+        role = iam.get_role(RoleName="dv-test-role")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="dv-test-role", AssumeRolePolicyDocument=json.dumps({}))["Role"]["Arn"]
+    lambda_ = boto3.client("lambda", endpoint_url=moto_url, region_name=REGION)
+    reply = lambda_.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
+                                    Code={"S3Bucket": "dv-sam-artifacts", "S3Key": f"{name}/code.zip"})
+    return str(reply["CodeSha256"])
+
+
+def other_tool_zip(bundle: Path) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # not deployverify's packaging
+        for file in sorted(bundle.rglob("*")):
+            if file.is_file():
+                archive.writestr(zipfile.ZipInfo(str(file.relative_to(bundle)), (2024, 1, 2, 3, 4, 5)),
+                                 file.read_bytes())
+    return buffer.getvalue()
+
+
+def test_gate_compares_files_when_another_tool_zipped_the_code(aws_env: dict[str, str], moto_url: str,
+                                                               tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle")
+    (tmp_path / "deployverify.yaml").write_text(
+        write_target(tmp_path, "dv-sam-zipped").read_text(encoding="utf-8"), encoding="utf-8")
+    deployed = deploy_from_s3(moto_url, other_tool_zip(bundle), "dv-sam-zipped")
+    assert deployed != built_code_sha256(bundle)
+    same = run_gate(tmp_path / "deployverify.yaml", tmp_path / "report-same", aws_env)
+    assert same["status"] == "pass", same
+    assert any("zipped by another tool" in e and "all 1 files are identical" in e for e in same["evidence"])
+
+    make_bundle(bundle, "return {'ok': 'edited after deploy'}")
+    (bundle / "extra.py").write_text("X = 1\n", encoding="utf-8")
+    drifted = run_gate(tmp_path / "deployverify.yaml", tmp_path / "report-drift", aws_env)
+    assert drifted["status"] == "fail"
+    assert "2 file(s) differ: `app.py`, `extra.py` (only built)" in drifted["evidence"]

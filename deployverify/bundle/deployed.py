@@ -69,3 +69,43 @@ def deployed_code(target: Target, function_name: str) -> DeployedCode:
     if configuration.get("PackageType") == "Image":
         return DeployedCode(function_name, None, f"`{function_name}` is a container image function, not a zip")
     return DeployedCode(function_name, str(configuration["CodeSha256"]))
+
+
+@dataclass(frozen=True)
+class FileComparison:
+    identical: bool | None  # None: the deployed files could not be fetched, `detail` says why
+    detail: str
+    differing: tuple[str, ...] = ()
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    from deployverify.bundle.zipper import bundle_files
+
+    hashes = {}
+    for name, path in bundle_files(folder):
+        hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def compare_deployed_files(target: Target, function_name: str, bundle: Path) -> FileComparison:
+    """Compare the deployed zip's files with the bundle's, byte for byte, whatever tool zipped them.
+
+    Equal CodeSha256 needs the same zip bytes; `sam deploy` zips differently from deployverify, so when the hashes
+    differ the files themselves decide whether the code drifted.
+    """
+    from deployverify.analysis.deployed_code import fetch_deployed
+
+    with tempfile.TemporaryDirectory(prefix="dv-deployed-") as scratch:
+        try:
+            deployed = fetch_deployed(function_name, Path(scratch) / "code", target=target)
+        except DeployVerifyError as exc:
+            return FileComparison(None, f"the deployed files could not be fetched to compare: {exc.detail}")
+        theirs = _file_hashes(deployed.folder)
+    ours = _file_hashes(bundle)
+    differing = sorted(name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name))
+    if not differing:
+        return FileComparison(True, f"all {len(ours)} files are identical to the deployed code ({deployed.source})")
+    shown = ", ".join(f"`{name}`" + (" (only built)" if name not in theirs else " (only deployed)"
+                                     if name not in ours else "") for name in differing[:5])
+    more = f" and {len(differing) - 5} more" if len(differing) > 5 else ""
+    return FileComparison(False, f"{len(differing)} file(s) differ: {shown}{more}", tuple(differing))
