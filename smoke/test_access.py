@@ -16,7 +16,8 @@ from deployverify.target import Target
 
 @check("DV002")
 def test_aws_answers(target: Target) -> None:
-    """AWS answers `sts:GetCallerIdentity` with the credentials boto3's standard chain finds, at the configured endpoint.
+    """AWS answers `sts:GetCallerIdentity` with the credentials boto3's standard chain finds, at the configured
+    endpoint.
 
     Every later smoke check talks to AWS; when this one fails they fail too, and this message says why: no region,
     no credentials, expired credentials, or an endpoint that does not answer.

@@ -55,4 +55,5 @@ def test_passes_with_credentials(tmp_path: Path, moto_endpoint: str) -> None:
 def test_names_missing_credentials(tmp_path: Path, moto_endpoint: str) -> None:
     result = run_dv002(tmp_path, {"AWS_ENDPOINT_URL": moto_endpoint})
     assert result["status"] == "fail"
-    assert f"AWS at {moto_endpoint} (us-east-1) refused `sts:GetCallerIdentity`: NoCredentialsError" in result["message"]
+    expected = f"AWS at {moto_endpoint} (us-east-1) refused `sts:GetCallerIdentity`: NoCredentialsError"
+    assert expected in result["message"]
