@@ -91,7 +91,7 @@ def connection_plan(secret: FetchedSecret, reads: Sequence[KeyRead] = (), *, con
     params["sslmode"] = str(sslmode[1]) if sslmode else DEFAULT_SSLMODE
     params["connect_timeout"] = connect_timeout_s
     params["application_name"] = APPLICATION_NAME
-    redact.register(*(v for k, v in params.items() if k in ("host", "user", "password", "dbname")))
+    redact.register(*(v for k, v in params.items() if k == "password"))
     return ConnectionPlan(params=params, sources=sources)
 
 

@@ -38,9 +38,17 @@ def register(*values: object) -> None:
             _pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
 
+# Keys of a secret whose values name things rather than guard them. Masking them would blank out every report line
+# that mentions the database or the worker (a user named `docworker` would hide the target's name); every other key,
+# known or not, is treated as secret.
+IDENTIFIER_KEYS = frozenset({"host", "hostname", "port", "username", "user", "dbname", "database", "db_name",
+                             "engine", "sslmode", "dbclusteridentifier", "dbinstanceidentifier", "region"})
+
+
 def register_mapping(data: Mapping[str, Any]) -> None:
-    """Register every scalar value of a secret: hosts and user names are sensitive too."""
-    register(*(v for v in data.values() if isinstance(v, str | int | float) and not isinstance(v, bool)))
+    """Register the secret values of a secret: every scalar except identifiers such as host, port and user name."""
+    register(*(v for k, v in data.items() if isinstance(v, str | int | float) and not isinstance(v, bool)
+               and (k.lower() not in IDENTIFIER_KEYS or SECRET_KEY_PATTERN.search(k))))
 
 
 def redact(text: str) -> str:
