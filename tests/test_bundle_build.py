@@ -6,7 +6,6 @@ runs offline; it goes through the same pip download/categorise/install steps as 
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from deployverify.bundle.build import build_command, ensure_built
 from deployverify.errors import BuildError, BundleError
 from deployverify.target import load_target
 from deployverify.target.model import Target
+from tests.support.env import require_tool
 
 
 def local_wheel(folder: Path, name: str = "tinydep", version: str = "1.0") -> Path:
@@ -126,8 +126,8 @@ def test_missing_sam_cli_is_a_clear_build_error(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("sam") is None, reason="the AWS SAM CLI is not installed (pip install aws-sam-cli)")
 def test_sam_build_for_real(tmp_path: Path) -> None:
+    require_tool("sam", "the AWS SAM CLI (pip install aws-sam-cli)")
     target = sam_target(tmp_path / "project")
     built = ensure_built(target, tmp_path / "cache")
     assert built.how.startswith("sam build ")

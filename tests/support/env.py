@@ -62,6 +62,12 @@ def require_postgres() -> None:
         _unavailable(problem)
 
 
+def require_tool(command: str, what: str) -> None:
+    __tracebackhide__ = True
+    if shutil.which(command) is None:
+        _unavailable(f"{what} is not installed (`{command}` is not on PATH)")
+
+
 def require_bwrap() -> None:
     __tracebackhide__ = True
     if shutil.which("bwrap") is None:
