@@ -74,13 +74,17 @@ def make_bundle(root: Path, body: str = "return {'ok': True}") -> Path:
     return root
 
 
-def deploy(moto_url: str, bundle: Path, name: str = FUNCTION) -> str:
-    """Create or update the function from the bundle's deterministic zip; return the CodeSha256 Lambda reports."""
+def role_arn(moto_url: str) -> str:
     iam = boto3.client("iam", endpoint_url=moto_url, region_name=REGION)
     try:
-        role = iam.get_role(RoleName="dv-test-role")["Role"]["Arn"]
+        return str(iam.get_role(RoleName="dv-test-role")["Role"]["Arn"])
     except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="dv-test-role", AssumeRolePolicyDocument=json.dumps({}))["Role"]["Arn"]
+        return str(iam.create_role(RoleName="dv-test-role", AssumeRolePolicyDocument=json.dumps({}))["Role"]["Arn"])
+
+
+def deploy(moto_url: str, bundle: Path, name: str = FUNCTION) -> str:
+    """Create or update the function from the bundle's deterministic zip; return the CodeSha256 Lambda reports."""
+    role = role_arn(moto_url)
     lambda_ = boto3.client("lambda", endpoint_url=moto_url, region_name=REGION)
     code = zip_bundle(bundle)
     try:
@@ -185,11 +189,7 @@ def deploy_from_s3(moto_url: str, zip_bytes: bytes, name: str) -> str:
     s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION)
     s3.create_bucket(Bucket="dv-sam-artifacts")
     s3.put_object(Bucket="dv-sam-artifacts", Key=f"{name}/code.zip", Body=zip_bytes)
-    iam = boto3.client("iam", endpoint_url=moto_url, region_name=REGION)
-    try:
-        role = iam.get_role(RoleName="dv-test-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="dv-test-role", AssumeRolePolicyDocument=json.dumps({}))["Role"]["Arn"]
+    role = role_arn(moto_url)
     lambda_ = boto3.client("lambda", endpoint_url=moto_url, region_name=REGION)
     reply = lambda_.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
                                     Code={"S3Bucket": "dv-sam-artifacts", "S3Key": f"{name}/code.zip"})
