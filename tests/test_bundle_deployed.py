@@ -17,13 +17,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from deployverify.aws import session
 from deployverify.bundle.deployed import built_code_sha256, deployed_code, no_aws_reason
 from deployverify.bundle.zipper import code_sha256, zip_bundle
 from deployverify.target import load_target
 from deployverify.target.model import Target
+from tests.support.moto import moto_server
 
 FUNCTION = "dv-test-worker"
 REGION = "us-east-1"
@@ -38,13 +38,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",

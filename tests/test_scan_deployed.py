@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import uuid
 import zipfile
@@ -24,6 +23,7 @@ from deployverify.aws.session import clear_cache
 from deployverify.cli import main
 from deployverify.errors import DeployVerifyError
 from fixtures.incidents.materialize import EXAMPLE_DIR, materialize
+from tests.support.moto import moto_server
 
 REGION = "us-east-1"
 HANDLER = "process_document_lambda.handler"
@@ -31,24 +31,10 @@ ASSUME = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

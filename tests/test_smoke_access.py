@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
+
+from tests.support.moto import moto_server
 
 TARGET = """\
 name: access
@@ -23,13 +24,8 @@ functions: [{name: f, handler: app.handler}]
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def run_dv002(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -10,23 +9,17 @@ from urllib.parse import urlparse
 
 import psycopg2
 import pytest
-from moto.server import ThreadedMotoServer
 from psycopg2 import sql
 
 from tests.support.env import TEST_DATABASE_URL, require_postgres
+from tests.support.moto import moto_server
 from tests.support.smoke_env import EXAMPLE, Database, Resources
 
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns every failure's output
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
