@@ -37,14 +37,12 @@ class Scope:
     func: FuncInfo | None = None
 
 
-@dataclass(eq=False)
-class FuncInfo:
+class _Definition:
+    """What functions and classes share: where they are defined and how they are named in findings."""
+
     module: ModuleSymbols
     qualname: str
-    node: FunctionNode
-    cls: ClassInfo | None = None  # the class it is a method of
-    outer: FuncInfo | None = None  # the function it is nested in
-    _locals: dict[str, list[Binding]] | None = field(default=None, repr=False)
+    node: FunctionNode | ast.ClassDef
 
     @property
     def name(self) -> str:
@@ -69,6 +67,16 @@ class FuncInfo:
     @property
     def lines(self) -> int:
         return (self.node.end_lineno or self.node.lineno) - self.node.lineno + 1
+
+
+@dataclass(eq=False)
+class FuncInfo(_Definition):
+    module: ModuleSymbols
+    qualname: str
+    node: FunctionNode
+    cls: ClassInfo | None = None  # the class it is a method of
+    outer: FuncInfo | None = None  # the function it is nested in
+    _locals: dict[str, list[Binding]] | None = field(default=None, repr=False)
 
     @cached_property
     def decorators(self) -> frozenset[str]:
@@ -109,7 +117,7 @@ class FuncInfo:
 
 
 @dataclass(eq=False)
-class ClassInfo:
+class ClassInfo(_Definition):
     module: ModuleSymbols
     qualname: str
     node: ast.ClassDef
@@ -128,30 +136,6 @@ class ClassInfo:
     @property
     def methods_in_order(self) -> list[FuncInfo]:
         return [f for f in self.module.functions if f.cls is self]
-
-    @property
-    def name(self) -> str:
-        return self.node.name
-
-    @property
-    def id(self) -> str:
-        return f"{self.module.name}:{self.qualname}"
-
-    @property
-    def dotted(self) -> str:
-        return f"{self.module.name}.{self.qualname}"
-
-    @property
-    def display(self) -> str:
-        return self.qualname
-
-    @property
-    def line(self) -> int:
-        return self.node.lineno
-
-    @property
-    def lines(self) -> int:
-        return (self.node.end_lineno or self.node.lineno) - self.node.lineno + 1
 
     @cached_property
     def base_names(self) -> frozenset[str]:
