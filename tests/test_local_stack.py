@@ -252,7 +252,7 @@ def test_the_worker_overhead_is_recorded_per_invocation(local_stack: Stack) -> N
 
 
 def test_down_after_a_crash_leaves_nothing_behind(local_stack: Stack) -> None:
-    """Runs last: SIGKILL the worker and moto (the runtime's container survives them), then `down`."""
+    """Runs last: SIGKILL the worker and moto (the runtimes' containers survive them), then `down`."""
     state = stack.read_state()
     assert state is not None
     labels = {stack.STACK_LABEL: state["stack_id"]}
@@ -265,7 +265,8 @@ def test_down_after_a_crash_leaves_nothing_behind(local_stack: Stack) -> None:
     gone = wait_for("the killed processes to exit", 10,
                     lambda: (not procs.alive(worker) and not procs.alive(moto), None), announce=False)
     assert gone.done
-    assert len(list_containers(labels)) == 1  # the crash left the runtime's container running
+    # The crash left the runtimes' containers running: one per execution environment the worker had started.
+    assert 1 <= len(list_containers(labels)) <= state["workers"]["docworker-dev-worker"]["config"]["concurrency"]
 
     outcome = stack.down()
 

@@ -88,7 +88,9 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     for name, worker in report["workers"].items():
         state = "running" if worker["alive"] else "NOT RUNNING"
         lines.append(f"  worker {name}: {state}, init {worker.get('status')}, {worker.get('invocations') or 0} "
-                     f"invocation(s), last {worker.get('last_status') or '-'}")
+                     f"invocation(s), last {worker.get('last_status') or '-'}, "
+                     f"{len(worker.get('environments') or [])} of {worker.get('concurrency') or 1} execution "
+                     "environment(s)")
         if worker.get("error"):
             lines.append(f"    init error: {worker['error']}")
     resources = report.get("resources") or {}

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -187,6 +188,11 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the runtime must not outlive a killed worker
 
 
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, and a runtime is often started from the thread
+# of the batch that needed it; so every sandbox runtime is forked by this one thread, which lives as long as the worker.
+_FORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-fork")
+
+
 class SandboxRuntime:
     """The runtime as a host process: this interpreter, no site-packages, the bundle first on sys.path.
 
@@ -209,9 +215,10 @@ class SandboxRuntime:
     def start(self) -> None:
         out = open(self.io_dir / "stdout.pipe", "wb", buffering=0)  # noqa: SIM115 - handed to the child
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-S", "-m", "awslambdaric", self.handler], cwd=self.task_dir, env=self.env,
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            self._proc = _FORKER.submit(
+                subprocess.Popen, [sys.executable, "-S", "-m", "awslambdaric", self.handler], cwd=self.task_dir,
+                env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent).result()
         finally:
             out.close()
         self.ident = f"pid {self._proc.pid}"

@@ -59,7 +59,8 @@ class Listener(Protocol):
 
 
 class RuntimeApi:
-    """One function's Runtime API. Invocations are queued by `submit` and taken one at a time by the runtime."""
+    """One execution environment's Runtime API (each has its own endpoint). Invocations are queued by `submit` and
+    taken one at a time by the environment's runtime."""
 
     def __init__(self, listener: Listener, host: str = "127.0.0.1", port: int = 0) -> None:
         self.listener = listener
@@ -70,6 +71,7 @@ class RuntimeApi:
         self.polls = 0  # how many times the runtime asked for work: the first one means init finished
         self.first_poll = threading.Event()
         self.first_poll_at: float | None = None  # perf_counter of that first request
+        self._runtime_epoch = 0  # which runtime's polls may take work: only the latest one's
         api = self
 
         class Handler(_Handler):
@@ -95,6 +97,8 @@ class RuntimeApi:
 
     def reset(self) -> None:
         """A new runtime (container) is starting: forget the old one's polls."""
+        with self._lock:
+            self._runtime_epoch += 1
         self.polls = 0
         self.first_poll_at = None
         self.first_poll.clear()
@@ -134,16 +138,21 @@ class RuntimeApi:
     # --- called by the request handler ---
 
     def _next(self) -> Invocation | None:
+        epoch = self._runtime_epoch
         self.polls += 1
         if self.first_poll_at is None:
             self.first_poll_at = time.perf_counter()
             self.first_poll.set()
-        while not self._stopping.is_set():
+        # A runtime killed while it waited here leaves this request behind; it must not take the next runtime's work.
+        while not self._stopping.is_set() and epoch == self._runtime_epoch:
             try:
                 invocation = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
                 continue
             with self._lock:
+                if epoch != self._runtime_epoch:
+                    self._queue.put(invocation)
+                    return None
                 invocation.started = time.perf_counter()
                 invocation.deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
                 invocation.status = "running"

@@ -306,6 +306,22 @@ def _runtime_mode(image: str, require_image: bool) -> tuple[str, str]:
     return "sandbox", problem
 
 
+def local_concurrency(fn: FunctionSpec) -> int:
+    """How many execution environments (containers) the function's worker may run at once: the reserved concurrency,
+    Lambda's own cap, but no more than this machine takes, DV_LOCAL_CONCURRENCY (default: its CPU count)."""
+    raw = os.environ.get("DV_LOCAL_CONCURRENCY", "").strip()
+    try:
+        cap = int(raw) if raw else (os.cpu_count() or 1)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise DeployVerifyError(f"DV_LOCAL_CONCURRENCY is {raw!r}; set it to a whole number of at least 1 (how many "
+                                "containers may run the function at once)", where="DV_LOCAL_CONCURRENCY")
+    # A reserved concurrency of 0 (Lambda then throttles every invocation) is not emulated: one environment runs.
+    reserved = fn.reserved_concurrency
+    return max(1, min(cap, reserved if reserved is not None else cap))
+
+
 def _worker_config(state: dict[str, Any], fn: FunctionSpec, spec: StackSpec, task_dir: Path, mode: str,
                    image: str) -> WorkerConfig:
     assert fn.sqs is not None
@@ -331,6 +347,7 @@ def _worker_config(state: dict[str, Any], fn: FunctionSpec, spec: StackSpec, tas
         endpoint=state["endpoint"], stack_id=state["stack_id"], status_file=str(folder / "status.json"),
         invocations_file=str(stack_dir() / "invocations.jsonl"), log_file=str(folder / "function.log"),
         sandbox_runtime_dir=sandbox_runtime, retry_delay_s=int(os.environ.get("DV_LOCAL_RETRY_DELAY_S", "1")),
+        concurrency=local_concurrency(fn),
         labels={STACK_LABEL: state["stack_id"], "deployverify.function": fn.function_name})
 
 
@@ -479,7 +496,8 @@ def status() -> dict[str, Any]:
         except (OSError, ValueError, KeyError):
             report = {}
         workers[name] = {"alive": alive, **{k: report.get(k) for k in (
-            "status", "mode", "runtime", "init_ms", "error", "invocations", "last_status", "last_error")}}
+            "status", "mode", "runtime", "init_ms", "error", "invocations", "last_status", "last_error",
+            "concurrency", "environments")}}
     healthy = moto_ok and db_ok is not False and all(w["alive"] for w in workers.values())
     conn = database.get("connection") or {}
     return {

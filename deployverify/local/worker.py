@@ -5,11 +5,17 @@
 - receives up to BatchSize messages from the function's SQS queue (long poll) and turns them into Lambda's SQS event
   (`Records[]` with messageId, receiptHandle, body, attributes, messageAttributes, md5OfBody, eventSource,
   eventSourceARN, awsRegion);
-- hands the event to the function's runtime through the Runtime API (`runtime_api.py`); the runtime is one
-  long-lived Lambda-image container (`container.py`), started again only after it dies or times out;
-- writes Lambda's log lines to `/aws/lambda/<function>` in the emulated CloudWatch Logs, one stream per runtime:
-  INIT_START, the function's own output, START / END / REPORT (Duration, Billed Duration, Memory Size, Max Memory
-  Used, Init Duration on a cold start), `Task timed out after ...`, INIT_REPORT for a failed init;
+- runs up to `concurrency` batches at once (the function's reserved concurrency, capped for this machine by
+  `deployverify local up`), each in an execution environment of its own, as Lambda does: an environment is one
+  long-lived Lambda-image container (`container.py`) with its own Runtime API endpoint (`runtime_api.py`), runs one
+  invocation at a time, is reused warm, and a new one is started (a cold start) only when every existing one is busy;
+  a dead or timed-out runtime is started again in its environment on the next invocation. A batch is received only
+  when an environment is free for it; a FIFO group stays in order because SQS hands out none of a group's messages
+  while one of them is in flight (moto does the same);
+- writes Lambda's log lines to `/aws/lambda/<function>` in the emulated CloudWatch Logs, one stream per runtime (so
+  per execution environment): INIT_START, the function's own output, START / END / REPORT (Duration, Billed
+  Duration, Memory Size, Max Memory Used, Init Duration on a cold start), `Task timed out after ...`, INIT_REPORT for
+  a failed init;
 - deletes the batch on success (or all but `batchItemFailures` when the event enables ReportBatchItemFailures); on
   failure leaves the messages on the queue, so moto's redrive moves them to the DLQ after maxReceiveCount receives,
   exactly as SQS does (moto implements redrive on receive; verified by tests/test_local_stack.py).
@@ -18,8 +24,8 @@ One deliberate difference, for speed: Lambda leaves a failed message invisible u
 (960 s in the example) runs out; here it becomes visible again after `retry_delay_s` (default 1 s, env
 DV_LOCAL_RETRY_DELAY_S). The queue's attributes stay as the template declares them.
 
-Every invocation is also appended to `<stack>/invocations.jsonl` (request id, message ids, queue wait, duration,
-harness overhead) for benchmarks; `stack.invocations()` reads it back.
+Every invocation is also appended to `<stack>/invocations.jsonl` (request id, message ids, environment, queue wait,
+duration, harness overhead) for benchmarks; `stack.invocations()` reads it back.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +81,7 @@ class WorkerConfig:
     log_file: str
     sandbox_runtime_dir: str = ""
     retry_delay_s: int = 1
+    concurrency: int = 1  # execution environments, so batches in flight, at most
     labels: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,14 +141,17 @@ def report_line(invocation: Invocation, memory_mb: int, used_mb: int | None, ini
 
 
 class Platform:
-    """What Lambda's service does around the runtime: start it, log around each invocation, notice its death."""
+    """What Lambda's service does around one execution environment's runtime: start it, log around each invocation,
+    notice its death. The environment runs one invocation at a time; `Environments` runs several of them."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: WorkerConfig, index: int = 0) -> None:
         self.config = config
+        self.index = index
         self.logs = _client("logs", config)
         self.lock = threading.RLock()
         self.api = RuntimeApi(self).start()
-        self.pipe = logpipe.OutputPipe(Path(config.io_dir))
+        self.io_dir = Path(config.io_dir) / f"env-{index}"  # its own log pipe: its output goes to its own stream
+        self.pipe = logpipe.OutputPipe(self.io_dir)
         self.pump = logpipe.Pump(self.pipe, self._emit_lines, self.lock).start()
         self.stream: cwlogs.LogStream | None = None
         self.runtime: Runtime | None = None
@@ -178,13 +190,12 @@ class Platform:
             if self.config.mode == "docker":
                 runtime = DockerRuntime(
                     image=self.config.image, handler=self.config.handler, env=self._environment(),
-                    task_dir=Path(self.config.task_dir), io_dir=Path(self.config.io_dir),
-                    memory_mb=self.config.memory_mb,
-                    name=f"dv-local-{self.config.stack_id}-{self.config.function_name}-{generation}"[:120],
+                    task_dir=Path(self.config.task_dir), io_dir=self.io_dir, memory_mb=self.config.memory_mb,
+                    name=f"dv-local-{self.config.stack_id}-{self.config.function_name}-{self.index}-{generation}"[:120],
                     labels=self.config.labels)
             else:
                 runtime = SandboxRuntime(handler=self.config.handler, env=self._environment(),
-                                         task_dir=Path(self.config.task_dir), io_dir=Path(self.config.io_dir),
+                                         task_dir=Path(self.config.task_dir), io_dir=self.io_dir,
                                          runtime_dir=Path(self.config.sandbox_runtime_dir))
             self.runtime_started = time.perf_counter()
             runtime.start()
@@ -332,60 +343,133 @@ class Platform:
             runtime.kill()
 
 
+class Environments:
+    """The function's execution environments, at most `limit`: a free one is reused warm, and a new one starts (a
+    cold start) only when every existing one is busy, as Lambda scales."""
+
+    def __init__(self, config: WorkerConfig, limit: int) -> None:
+        self.config = config
+        self.limit = limit
+        self.all: list[Platform] = []
+        self._idle: list[Platform] = []
+        self._lock = threading.Lock()
+
+    def first(self) -> Platform:
+        """The environment `local up` starts and waits for, so that a failing init shows before any message."""
+        with self._lock:
+            if not self.all:
+                self._idle.append(self._new())
+            return self.all[0]
+
+    @contextmanager
+    def take(self) -> Iterator[Platform]:
+        with self._lock:
+            if self._idle:
+                platform = self._idle.pop()  # the most recently used: the warmest
+            elif len(self.all) < self.limit:
+                platform = self._new()
+            else:  # the poller holds no more batches than there are environments
+                raise RuntimeError(f"all {self.limit} execution environments are busy")
+        try:
+            yield platform
+        finally:
+            with self._lock:
+                self._idle.append(platform)
+
+    def _new(self) -> Platform:
+        platform = Platform(self.config, index=len(self.all))
+        self.all.append(platform)
+        return platform
+
+    def shutdown(self) -> None:
+        with self._lock:
+            platforms = list(self.all)
+        for platform in platforms:
+            platform.shutdown()
+
+
 class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.sqs = _client("sqs", config)
         self.cloudwatch = _client("cloudwatch", config)
-        self.platform = Platform(config)
+        self.environments = Environments(config, config.concurrency)
         self.stopping = threading.Event()
         self.count = 0
         self.state: dict[str, Any] = {"status": "starting"}
+        self._lock = threading.Lock()  # batches finish in their own threads: one writer at a time for status/records
 
     def write_status(self, **changes: Any) -> None:
-        self.state.update(changes, pid=_pid(), mode=self.config.mode, runtime_api=self.platform.api.address,
-                          invocations=self.count, updated_at=time.time(),
-                          runtime=self.platform.runtime.ident if self.platform.runtime else None,
-                          log_stream=self.platform.stream.name if self.platform.stream else None)
-        path = Path(self.config.status_file)
-        partial = path.with_suffix(".part")
-        partial.write_text(json.dumps(self.state, indent=2))
-        partial.replace(path)
+        with self._lock:
+            environments = [{"runtime": p.runtime.ident if p.runtime else None, "runtime_api": p.api.address,
+                             "log_stream": p.stream.name if p.stream else None} for p in self.environments.all]
+            first = environments[0] if environments else {}
+            self.state.update(changes, pid=_pid(), mode=self.config.mode, invocations=self.count,
+                              updated_at=time.time(), concurrency=self.config.concurrency, environments=environments,
+                              runtime_api=first.get("runtime_api"), runtime=first.get("runtime"),
+                              log_stream=first.get("log_stream"))
+            path = Path(self.config.status_file)
+            partial = path.with_suffix(".part")
+            partial.write_text(json.dumps(self.state, indent=2))
+            partial.replace(path)
 
     def start(self) -> None:
-        self.platform.start_runtime()
-        outcome = self.platform.wait_ready(max(INIT_LIMIT_S, 60.0))
-        self.platform.flush()
+        platform = self.environments.first()
+        platform.start_runtime()
+        outcome = platform.wait_ready(max(INIT_LIMIT_S, 60.0))
+        platform.flush()
         detail = None
-        if outcome != "ready" and self.platform.init_failure:
-            error_type, error = self.platform.init_failure
+        if outcome != "ready" and platform.init_failure:
+            error_type, error = platform.init_failure
             detail = f"{error_type}: {error.get('errorMessage', '')}"
         elif outcome != "ready":
-            detail = f"runtime exited with status {self.platform.exit_code}" if outcome == "init_error" \
+            detail = f"runtime exited with status {platform.exit_code}" if outcome == "init_error" \
                 else "runtime did not ask for work within 60s"
         init_ms = None
-        if self.platform.api.first_poll_at is not None:
-            init_ms = round((self.platform.api.first_poll_at - self.platform.runtime_started) * 1000, 1)
+        if platform.api.first_poll_at is not None:
+            init_ms = round((platform.api.first_poll_at - platform.runtime_started) * 1000, 1)
         self.write_status(status=outcome, error=detail, init_ms=init_ms)
 
     def run(self) -> None:
+        """Lambda's event source mapping: a batch is received only when an execution environment is free for it, so
+        up to `concurrency` batches are in flight, each handled in a thread of its own. Stopping abandons the batches
+        in flight: their messages come back after the visibility timeout, as when Lambda loses an environment."""
+        free = threading.BoundedSemaphore(self.config.concurrency)
         while not self.stopping.is_set():
-            try:
-                response = self.sqs.receive_message(
-                    QueueUrl=self.config.queue_url, MaxNumberOfMessages=min(10, self.config.batch_size),
-                    WaitTimeSeconds=RECEIVE_WAIT_S, AttributeNames=["All"], MessageAttributeNames=["All"])
-            except Exception as exc:
-                print(f"worker: receive failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-                self.stopping.wait(1.0)
+            if not free.acquire(timeout=RECEIVE_WAIT_S):
                 continue
-            messages = response.get("Messages") or []
-            if messages:
-                self.process(messages)
+            messages = self.receive()
+            if not messages:
+                free.release()
+                continue
+            threading.Thread(target=self._process_then_free, args=(messages, free), name="batch",
+                             daemon=True).start()
+
+    def receive(self) -> list[dict[str, Any]]:
+        try:
+            response = self.sqs.receive_message(
+                QueueUrl=self.config.queue_url, MaxNumberOfMessages=min(10, self.config.batch_size),
+                WaitTimeSeconds=RECEIVE_WAIT_S, AttributeNames=["All"], MessageAttributeNames=["All"])
+        except Exception as exc:
+            print(f"worker: receive failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            self.stopping.wait(1.0)
+            return []
+        messages: list[dict[str, Any]] = response.get("Messages") or []
+        return messages
+
+    def _process_then_free(self, messages: list[dict[str, Any]], free: threading.BoundedSemaphore) -> None:
+        try:
+            self.process(messages)
+        except Exception as exc:  # one batch's trouble must not stop the poller; its messages come back on their own
+            print(f"worker: batch failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        finally:
+            free.release()
 
     def process(self, messages: list[dict[str, Any]]) -> None:
         received = time.time()
         payload = json.dumps(sqs_event(messages, self.config.queue_arn, self.config.region)).encode()
-        invocation = self.platform.invoke(payload)
+        with self.environments.take() as platform:
+            invocation = platform.invoke(payload)
         failed = self._failed_ids(invocation, messages)
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
@@ -397,12 +481,9 @@ class Worker:
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.config.retry_delay_s}
                 for i, m in enumerate(retry)])
         settled = time.time()
-        self.count += 1
         self._metrics(invocation)
-        self._record(invocation, messages, received, settled, failed)
-        self.write_status(status=self.state.get("status", "ready") if invocation.status == "success"
-                          else self.state.get("status"), last_status=invocation.status,
-                          last_error=_error_text(invocation))
+        self._record(invocation, platform, messages, received, settled, failed)
+        self.write_status(last_status=invocation.status, last_error=_error_text(invocation))
 
     def _failed_ids(self, invocation: Invocation, messages: list[dict[str, Any]]) -> set[str]:
         every = {m["MessageId"] for m in messages}
@@ -433,8 +514,8 @@ class Worker:
         except Exception as exc:
             print(f"worker: could not put metrics: {type(exc).__name__}", file=sys.stderr, flush=True)
 
-    def _record(self, invocation: Invocation, messages: list[dict[str, Any]], received: float, settled: float,
-                failed: set[str]) -> None:
+    def _record(self, invocation: Invocation, platform: Platform, messages: list[dict[str, Any]], received: float,
+                settled: float, failed: set[str]) -> None:
         sent = [int((m.get("Attributes") or {}).get("SentTimestamp", 0)) / 1000 for m in messages]
         record = {
             "request_id": invocation.request_id, "function": self.config.function_name,
@@ -444,16 +525,18 @@ class Worker:
             "bodies": [m.get("Body", "") for m in messages],
             "receive_counts": [int((m.get("Attributes") or {}).get("ApproximateReceiveCount", 0)) for m in messages],
             "sent_at": min(sent) if sent else None, "received_at": received, "settled_at": settled,
-            "duration_ms": round(invocation.duration_ms, 2), "init_ms": round(self.platform.init_ms, 2)
-            if self.platform.init_ms is not None else None,
+            "environment": platform.index, "log_stream": platform.stream.name if platform.stream else None,
+            "duration_ms": round(invocation.duration_ms, 2), "init_ms": round(platform.init_ms, 2)
+            if platform.init_ms is not None else None,
             # Wall time from receive to delete, minus the handler's own duration: what this harness adds.
             "overhead_ms": round((settled - received) * 1000 - invocation.duration_ms, 2),
         }
-        with open(self.config.invocations_file, "a", encoding="utf-8") as out:
+        with self._lock, open(self.config.invocations_file, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
+            self.count += 1
 
     def shutdown(self) -> None:
-        self.platform.shutdown()
+        self.environments.shutdown()
         self.write_status(status="stopped")
 
 
