@@ -20,7 +20,8 @@ class WaitResult(Generic[T]):
 
 
 def wait_for(description: str, timeout_s: float, poll: Callable[[], tuple[bool, T]], *,
-             first_delay_s: float = 0.2, max_delay_s: float = 2.0, announce: bool = True) -> WaitResult[T]:
+             first_delay_s: float = 0.2, max_delay_s: float = 2.0, growth: float = 1.6,
+             announce: bool = True) -> WaitResult[T]:
     """Call `poll` with exponential backoff until it returns (True, state) or `timeout_s` passes."""
     if announce:
         print(f"deployverify: waiting up to {timeout_s:.0f}s for {description}", file=sys.stderr, flush=True)
@@ -35,4 +36,4 @@ def wait_for(description: str, timeout_s: float, poll: Callable[[], tuple[bool, 
         if waited >= timeout_s:
             return WaitResult(False, last, waited, polls)
         time.sleep(min(delay, max(0.0, timeout_s - waited)))
-        delay = min(delay * 1.6, max_delay_s)
+        delay = min(delay * growth, max_delay_s)
