@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deployverify import check as dv
-from deployverify import redact, registry
+from deployverify import progress, redact, registry
 from deployverify.errors import DeployVerifyError
 from deployverify.results import Result, Run, Severity, Status
 from deployverify.runinfo import MODES, RunInfo, new_run_id, now_iso
@@ -75,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
                    started_at=worker["dv_started_at"] if worker else now_iso(),
                    require_image=bool(config.getoption("dv_require_image")))
     config.stash[RUN_KEY] = info
+    progress.attach(config.pluginmanager.getplugin("capturemanager"))
     if worker is None:
         config.stash[COLLECTOR_KEY] = Collector(info)
     redact.install_logging_filter()

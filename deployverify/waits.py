@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from deployverify.progress import say
 
 T = TypeVar("T")
 
@@ -24,7 +25,7 @@ def wait_for(description: str, timeout_s: float, poll: Callable[[], tuple[bool, 
              announce: bool = True) -> WaitResult[T]:
     """Call `poll` with exponential backoff until it returns (True, state) or `timeout_s` passes."""
     if announce:
-        print(f"deployverify: waiting up to {timeout_s:.0f}s for {description}", file=sys.stderr, flush=True)
+        say(f"waiting up to {timeout_s:.0f}s for {description}")
     started = time.monotonic()
     delay, polls, last = first_delay_s, 0, None
     while True:

@@ -24,6 +24,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from deployverify.errors import BuildError, BundleError
+from deployverify.progress import say
 from deployverify.redact import redact
 from deployverify.target.model import Bundle, Target
 
@@ -121,6 +122,7 @@ def cached_build(target: Target, cache_root: Path, definition: str, how: str, bu
             if recorded.get("hash") == wanted:
                 return BuiltBundle(bundle.output, bundle.layers, "cached", time.perf_counter() - started)
         stamp.unlink(missing_ok=True)
+        say(f"building the bundle: `{how}` (its inputs changed since the last build)")
         tail = build()
         if not bundle.output.is_dir():
             raise BuildError(f"`{how}` succeeded but wrote no bundle at {bundle.output}", command=how, code=0,

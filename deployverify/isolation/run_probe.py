@@ -24,6 +24,7 @@ from deployverify.analysis.imports import BundleIndex
 from deployverify.isolation.base import Spec, scratch_dir
 from deployverify.isolation.selection import Selection
 from deployverify.lambda_runtime import RUNTIME_DIR, TASK_ROOT, lambda_environment, runtime_info
+from deployverify.progress import say
 from deployverify.target.model import Target
 
 PROBE_SOURCE = Path(__file__).with_name("probe.py")
@@ -220,6 +221,7 @@ def cached_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selecti
             except (ValueError, TypeError):
                 stored.unlink(missing_ok=True)
         started = time.perf_counter()
+        say(f"importing every module of the bundle in {selection.summary()}")
         outcome = run_probe(target, bundle, layers, selection)
         outcome.seconds = round(time.perf_counter() - started, 3)
         if outcome.report is not None:  # a failed probe run is retried next time, not remembered
