@@ -76,11 +76,7 @@ class RunState:
                                 "it is stuck or was stopped: look for a hung deployverify process",
                                 where=str(self.dir)) from None
         try:
-            found = self.read(name)
-            if found is None:
-                found = compute()
-                self.write(name, found)
-            return found
+            return self._read_or_compute(name, compute)
         finally:
             lock.release()
 
@@ -95,13 +91,17 @@ class RunState:
         except Timeout:
             return None
         try:
-            found = self.read(name)
-            if found is None:
-                found = compute()
-                self.write(name, found)
-            return found
+            return self._read_or_compute(name, compute)
         finally:
             lock.release()
+
+    def _read_or_compute(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Under the name's lock: another process may have finished while this one waited for it."""
+        found = self.read(name)
+        if found is None:
+            found = compute()
+            self.write(name, found)
+        return found
 
     def names(self, prefix: str) -> list[str]:
         return sorted(p.stem for p in self.dir.glob(f"{prefix}*.json"))

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from deployverify.aws.session import client
 from deployverify.errors import DeployVerifyError
@@ -29,6 +28,7 @@ from deployverify.local.stack import local_concurrency
 from deployverify.local.template import FunctionSpec
 from deployverify.local.worker import Worker, WorkerConfig
 from deployverify.waits import wait_for
+from tests.support.moto import moto_server
 
 HANDLER_SOURCE = textwrap.dedent('''
     import json
@@ -67,13 +67,8 @@ HANDLER_SOURCE = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @dataclass

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from deployverify.aws.session import client
 from deployverify.lambda_runtime import lambda_environment
 from deployverify.local.container import sandbox_runtime_dir
 from deployverify.local.moto_server import CREDENTIALS
 from deployverify.local.worker import Platform, WorkerConfig, report_line, sqs_event
+from tests.support.moto import moto_server
 
 HANDLER_SOURCE = textwrap.dedent('''
     import logging
@@ -45,13 +45,8 @@ HANDLER_SOURCE = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
