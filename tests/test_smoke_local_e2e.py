@@ -25,6 +25,7 @@ import pytest
 from deployverify.local import procs
 from fixtures.incidents.materialize import EXAMPLE_DIR, REPO_ROOT, materialize
 from tests.support.env import TEST_IMAGE, require_docker
+from tests.support.report_view import ReportChecks
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TIMEOUT_S = 900
@@ -72,19 +73,10 @@ def copy_of(variant: str | None, dest: Path) -> Path:
 
 
 @dataclass
-class Smoke:
+class Smoke(ReportChecks):
     report: dict[str, Any]
     output: str
     run_id: str
-
-    def check(self, check_id: str) -> dict[str, Any]:
-        return next(c for c in self.report["checks"] if c["id"] == check_id)
-
-    def status(self, check_id: str) -> str:
-        return str(self.check(check_id)["status"])
-
-    def message(self, check_id: str) -> str:
-        return str(self.check(check_id)["message"])
 
 
 def deploy(local: Local, variant: str | None) -> Path:

@@ -22,6 +22,7 @@ import pytest
 from deployverify.waits import wait_for
 from fixtures.incidents.materialize import materialize
 from tests.support import smoke_env
+from tests.support.report_view import ReportChecks
 from tests.support.smoke_env import Behaviour, Resources, ScriptedWorker
 
 pytest_plugins = ("tests.support.smoke_fixtures",)
@@ -30,22 +31,13 @@ RUN_TIMEOUT_S = 300
 
 
 @dataclass
-class SmokeRun:
+class SmokeRun(ReportChecks):
     code: int
     report: dict[str, Any]
     stdout: str
     stderr: str
     folder: Path
     run_id: str
-
-    def check(self, check_id: str) -> dict[str, Any]:
-        return next(c for c in self.report["checks"] if c["id"] == check_id)
-
-    def status(self, check_id: str) -> str:
-        return str(self.check(check_id)["status"])
-
-    def message(self, check_id: str) -> str:
-        return str(self.check(check_id)["message"])
 
     def outputs(self) -> str:
         files = "".join(p.read_text(errors="replace") for p in self.folder.iterdir() if p.is_file())
