@@ -8,7 +8,8 @@ usual RDS secret layout applies (host, port, username, password, database|dbname
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,22 @@ def connection_plan(secret: FetchedSecret, reads: Sequence[KeyRead] = (), *, con
     params["application_name"] = APPLICATION_NAME
     redact.register(*(v for k, v in params.items() if k == "password"))
     return ConnectionPlan(params=params, sources=sources)
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[None]:
+    """One transaction on a connection that is normally autocommit: commit on success, roll back on anything
+    (Ctrl-C included), and leave the connection's autocommit as it was."""
+    previous = conn.autocommit
+    conn.autocommit = False
+    try:
+        yield
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.autocommit = previous
 
 
 def connect(plan: ConnectionPlan, *, autocommit: bool = True) -> Connection:

@@ -75,19 +75,11 @@ def run_seed(conn: Connection, seed: Seed, run_id: str) -> SeededUser:
     script = seed_script(seed)
     tables = seeded_tables(script)
     params = {"email": seed.email, "run_id": run_id}
-    previous = conn.autocommit
-    conn.autocommit = False
-    try:
+    with db.transaction(conn):
         with conn.cursor() as cur:
             cur.execute(script, params if "%(" in script else None)
         table = user_table(conn, tables)
         user = _find_user(conn, table, seed.email, run_id)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.autocommit = previous
     if user is None:
         raise SeedError(f"after the seed ran, `{table}` has no row with email `{seed.email}`; the seed must insert "
                         "it (with ON CONFLICT DO NOTHING)", where=str(seed.sql or "seed"))
@@ -134,26 +126,17 @@ def remove_run_rows(conn: Connection, seed: Seed, run_id: str, *, guard_table: s
     """
     tables = list(reversed(seeded_tables(seed_script(seed))))
     removed: dict[str, int] = {}
-    previous = conn.autocommit
-    conn.autocommit = False
-    try:
-        with conn.cursor() as cur:
-            for table in tables:
-                columns = db.table_columns(conn, table) or set()
-                if RUN_COLUMN not in columns:
-                    continue
-                query = sql.SQL("DELETE FROM {} AS t WHERE t.{} = %s").format(_identifier(table),
-                                                                              sql.Identifier(RUN_COLUMN))
-                args: list[Any] = [run_id]
-                if guard_table and guard_column and "id" in columns:
-                    query += sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {} AS d WHERE d.{} = t.id)").format(
-                        _identifier(guard_table), sql.Identifier(guard_column))
-                cur.execute(query, args)
-                removed[table] = cur.rowcount
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.autocommit = previous
+    with db.transaction(conn), conn.cursor() as cur:
+        for table in tables:
+            columns = db.table_columns(conn, table) or set()
+            if RUN_COLUMN not in columns:
+                continue
+            query = sql.SQL("DELETE FROM {} AS t WHERE t.{} = %s").format(_identifier(table),
+                                                                          sql.Identifier(RUN_COLUMN))
+            args: list[Any] = [run_id]
+            if guard_table and guard_column and "id" in columns:
+                query += sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {} AS d WHERE d.{} = t.id)").format(
+                    _identifier(guard_table), sql.Identifier(guard_column))
+            cur.execute(query, args)
+            removed[table] = cur.rowcount
     return removed
