@@ -9,7 +9,6 @@ and the incident variants are built by their own build.sh (real pip, Lambda's pl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from fixtures.incidents.materialize import EXAMPLE_DIR, materialize
+from tests.support.native_generator import load_native_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BAD_BUNDLES = REPO_ROOT / "fixtures" / "bad-bundles"
@@ -38,15 +38,6 @@ bundle:
   output: build/bundle
   source_roots: [apps/worker-tasks/src, apps/backend-api/src, apps]
 """
-
-
-def load_native_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("make_native", BAD_BUNDLES / "make_native.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 make_native = load_native_generator()

@@ -7,33 +7,22 @@ glibc rule on a binary a linker wrote.
 
 from __future__ import annotations
 
-import importlib.util
 import platform as host_platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from deployverify.bundle.native import native_findings, native_report, platform_for, scan_native
+from tests.support.native_generator import load_native_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = REPO_ROOT / "fixtures" / "bad-bundles" / "make_native.py"
 NATIVE_CHECKS = ("DV201", "DV202", "DV203", "DV204", "DV205")
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_native", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_native = load_generator()
+make_native = load_native_generator()
 CASES: dict[str, tuple[str, str]] = make_native.CASES
 
 
