@@ -18,7 +18,6 @@ import pytest
 from deployverify.bundle.native import native_findings, native_report, platform_for, scan_native
 from tests.support.native_generator import load_native_generator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NATIVE_CHECKS = ("DV201", "DV202", "DV203", "DV204", "DV205")
 
 
