@@ -98,8 +98,8 @@ def build(bundle: Path, rebuild: bool) -> None:
 
 
 def module_names(bundle: Path) -> list[str]:
-    from deployverify.analysis.imports import BundleIndex
-    from deployverify.isolation.run_probe import modules_to_probe
+    from deployverify.gate.probe.imports import BundleIndex
+    from deployverify.gate.probe.run_probe import modules_to_probe
 
     chosen, _ = modules_to_probe(BundleIndex.from_bundle(bundle))
     return [m["name"] for m in chosen]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: fixtures/
 
-from deployverify.analysis.scan import HandlerSpec, ScanReport, ScanSettings, scan
-from deployverify.results import Severity
+from deployverify.core.results import Severity
+from deployverify.gate.stubscan.scan import HandlerSpec, ScanReport, ScanSettings, scan
 from fixtures.scan_corpus import CorpusCase, load_cases
 
 

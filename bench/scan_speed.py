@@ -84,7 +84,7 @@ def parse_floor(folder: Path) -> tuple[float, int]:
 
 
 def timed_scan(folder: Path) -> tuple[float, int, bool]:
-    from deployverify.analysis.scan import HandlerSpec, scan
+    from deployverify.gate.stubscan.scan import HandlerSpec, scan
 
     started = time.perf_counter()
     report = scan(folder, [HandlerSpec("bench_app.handler")])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from deployverify.analysis.imports import BundleIndex
-from deployverify.analysis.scan import ScanReport
-from deployverify.bundle import native
-from deployverify.bundle.build import BuiltBundle
-from deployverify.isolation import SandboxUnavailable, Selection, select_sandbox
-from deployverify.isolation.run_probe import ProbeOutcome, cached_probe
-from deployverify.runinfo import RunInfo
+from deployverify.gate.build.build import BuiltBundle
+from deployverify.gate.native import native
+from deployverify.gate.probe import SandboxUnavailable, Selection, select_sandbox
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.gate.probe.run_probe import ProbeOutcome, cached_probe
+from deployverify.gate.stubscan.scan import ScanReport
+from deployverify.run_context import RunContext
 from deployverify.target import Target
 
 
@@ -28,7 +28,7 @@ def native_report(target: Target, built_bundle: BuiltBundle) -> native.NativeRep
 
 
 @pytest.fixture(scope="session")
-def sandbox(target: Target, dv_run: RunInfo) -> Selection | SandboxUnavailable:
+def sandbox(target: Target, dv_run: RunContext) -> Selection | SandboxUnavailable:
     """Where the probe runs: the Lambda image in Docker, else bubblewrap, else a plain process; DV230 reports which
     and why. With --require-image only the image will do (the error is returned, for DV230 to report)."""
     try:
@@ -39,7 +39,7 @@ def sandbox(target: Target, dv_run: RunInfo) -> Selection | SandboxUnavailable:
 
 @pytest.fixture(scope="session")
 def probe_report(target: Target, built_bundle: BuiltBundle, sandbox: Selection | SandboxUnavailable,
-                 dv_run: RunInfo) -> ProbeOutcome | SandboxUnavailable:
+                 dv_run: RunContext) -> ProbeOutcome | SandboxUnavailable:
     """The import probe's report (handler init + every module), run once per bundle state even under xdist."""
     if isinstance(sandbox, SandboxUnavailable):
         return sandbox
@@ -50,6 +50,6 @@ def probe_report(target: Target, built_bundle: BuiltBundle, sandbox: Selection |
 def stub_scan(target: Target, built_bundle: BuiltBundle) -> ScanReport:
     """The stub scan (DV301-DV309) of the handlers' call graphs over the built bundle's first-party code, or over
     scan.paths; cached by content, so xdist workers and re-runs on unchanged code reuse one result."""
-    from deployverify.analysis.scan import scan_target
+    from deployverify.gate.stubscan.scan import scan_target
 
     return scan_target(target, built_bundle.path)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployverify import check as dv
-from deployverify import registry
-from deployverify.bundle.build import BuiltBundle
-from deployverify.bundle.deployed import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
-from deployverify.bundle.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
-from deployverify.check import check
-from deployverify.errors import BuildError
-from deployverify.handler import parse_handler
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.core.errors import BuildError
+from deployverify.core.handler import parse_handler
+from deployverify.deployed.bundle_code import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
+from deployverify.gate.build.build import BuiltBundle
+from deployverify.gate.build.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
 from deployverify.target import Target
 
 

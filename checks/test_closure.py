@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from deployverify import check as dv
-from deployverify.analysis.closure import closure_findings
-from deployverify.analysis.imports import BundleIndex
-from deployverify.check import check
-from deployverify.lambda_runtime import runtime_info
+from deployverify.core import check as dv
+from deployverify.core.check import check
+from deployverify.gate.probe.import_closure import closure_findings
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.lambda_image.runtimes import runtime_info
 from deployverify.target import Target
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from deployverify import check as dv
-from deployverify import registry
-from deployverify.analysis.handler_string import handler_string_problem
-from deployverify.analysis.imports import BundleIndex
-from deployverify.analysis.probe_findings import context_for, handler_record, init_finding, judge_handler, usable
-from deployverify.check import check
-from deployverify.isolation import SandboxUnavailable
-from deployverify.isolation.run_probe import ProbeOutcome
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.gate.handler_check import handler_string_problem
+from deployverify.gate.probe import SandboxUnavailable
+from deployverify.gate.probe.findings import context_for, handler_record, init_finding, judge_handler, usable
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.gate.probe.run_probe import ProbeOutcome
 from deployverify.target import Target
 
 

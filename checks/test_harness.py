@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from deployverify import check as dv
-from deployverify.check import check
-from deployverify.isolation import SandboxUnavailable, Selection
+from deployverify.core import check as dv
+from deployverify.core.check import check
+from deployverify.gate.probe import SandboxUnavailable, Selection
 from deployverify.target import Target
 
 

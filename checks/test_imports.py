@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from deployverify import check as dv
-from deployverify import registry
-from deployverify.analysis.imports import BundleIndex
-from deployverify.analysis.probe_findings import context_for, first_party_findings, third_party_findings, usable
-from deployverify.check import check
-from deployverify.isolation import SandboxUnavailable, Selection
-from deployverify.isolation.run_probe import ProbeOutcome
-from deployverify.results import Finding, Severity
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.core.results import Finding, Severity
+from deployverify.gate.probe import SandboxUnavailable, Selection
+from deployverify.gate.probe.findings import context_for, first_party_findings, third_party_findings, usable
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.gate.probe.run_probe import ProbeOutcome
 from deployverify.target import Target
 
 

@@ -6,9 +6,9 @@ package and the reason, not as an `ImportError: ... invalid ELF header` at the f
 
 from __future__ import annotations
 
-from deployverify import check as dv
-from deployverify.bundle.native import NativeReport
-from deployverify.check import check
+from deployverify.core import check as dv
+from deployverify.core.check import check
+from deployverify.gate.native.native import NativeReport
 
 
 @check("DV201")

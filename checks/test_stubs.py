@@ -7,9 +7,9 @@ code, then one rule per check. Findings carry the call path from the handler; su
 
 from __future__ import annotations
 
-from deployverify import check as dv
-from deployverify.analysis.scan import ScanReport
-from deployverify.check import check
+from deployverify.core import check as dv
+from deployverify.core.check import check
+from deployverify.gate.stubscan.scan import ScanReport
 from deployverify.target import Target
 
 

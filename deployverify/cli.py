@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from deployverify import __version__
-from deployverify.errors import DeployVerifyError
-from deployverify.redact import redact
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.redact import redact
 
 # name -> (module under deployverify.commands, one-line help). Imported lazily: `deployverify checks` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from deployverify import check as dv
-from deployverify import progress, redact, registry
-from deployverify.errors import DeployVerifyError
-from deployverify.results import Result, Run, Severity, Status
-from deployverify.runinfo import MODES, RunInfo, new_run_id, now_iso
+from deployverify.core import check as dv
+from deployverify.core import progress, redact, registry
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.results import Result, RunReport, Severity, Status
+from deployverify.core.run_ids import new_run_id, now_iso
+from deployverify.run_context import MODES, RunContext
 from deployverify.target import Target, load_target, target_from_bundle
 
-RUN_KEY = pytest.StashKey[RunInfo]()
+RUN_KEY = pytest.StashKey[RunContext]()
 COLLECTOR_KEY = pytest.StashKey["Collector"]()
 _PHASES = pytest.StashKey[list[tuple[str, str, Any]]]()
 _RECORDING = pytest.StashKey[tuple[dv.Recorder, Any, float]]()
@@ -71,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = worker["dv_run_id"] if worker else (config.getoption("dv_run_id") or new_run_id())
     mode = config.getoption("dv_mode") or "gate"
     report_dir = Path(config.getoption("dv_report_dir") or Path("reports") / "out" / run_id)
-    info = RunInfo(run_id=run_id, mode=mode, target=target, report_dir=report_dir.resolve(),
+    info = RunContext(run_id=run_id, mode=mode, target=target, report_dir=report_dir.resolve(),
                    started_at=worker["dv_started_at"] if worker else now_iso(),
                    require_image=bool(config.getoption("dv_require_image")))
     config.stash[RUN_KEY] = info
@@ -106,7 +107,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def dv_run(request: pytest.FixtureRequest) -> RunInfo:
+def dv_run(request: pytest.FixtureRequest) -> RunContext:
     info = request.config.stash.get(RUN_KEY, None)
     if info is None:
         pytest.skip("no deployverify target: pass --dv-target FILE or --dv-bundle DIR --dv-handler M.F")
@@ -114,7 +115,7 @@ def dv_run(request: pytest.FixtureRequest) -> RunInfo:
 
 
 @pytest.fixture(scope="session")
-def target(dv_run: RunInfo) -> Target:
+def target(dv_run: RunContext) -> Target:
     return dv_run.target
 
 
@@ -194,7 +195,7 @@ class Collector:
 
     _RANK = {Status.ERROR: 3, Status.FAIL: 2, Status.PASS: 1, Status.SKIP: 0}
 
-    def __init__(self, info: RunInfo) -> None:
+    def __init__(self, info: RunContext) -> None:
         self.info = info
         self.results: dict[str, Result] = {}
 
@@ -212,9 +213,9 @@ class Collector:
         have.evidence.extend(result.evidence)
         have.findings.extend(result.findings)
 
-    def run(self) -> Run:
+    def run(self) -> RunReport:
         target = self.info.target
-        return Run(run_id=self.info.run_id, target=target.name, mode=self.info.mode,
+        return RunReport(run_id=self.info.run_id, target=target.name, mode=self.info.mode,
                    started_at=self.info.started_at, finished_at=now_iso(), checks=list(self.results.values()))
 
 
@@ -250,7 +251,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[_WRITTEN] = (run, paths)
 
 
-_WRITTEN = pytest.StashKey[tuple[Run, dict[str, Path]]]()
+_WRITTEN = pytest.StashKey[tuple[RunReport, dict[str, Path]]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -272,10 +273,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 @pytest.fixture(scope="session")
-def build_outcome(target: Target, dv_run: RunInfo) -> Any:
+def build_outcome(target: Target, dv_run: RunContext) -> Any:
     """The built bundle, or the error that stopped the build; DV101 reports the error, the rest are blocked by it."""
-    from deployverify.bundle.build import ensure_built
-    from deployverify.errors import BuildError, BundleError
+    from deployverify.core.errors import BuildError, BundleError
+    from deployverify.gate.build.build import ensure_built
 
     try:
         return ensure_built(target, dv_run.cache_dir)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from deployverify.results import Finding, Run, Severity
+from deployverify.core.results import Finding, RunReport, Severity
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
 
@@ -37,5 +37,5 @@ def annotation_lines(findings: Iterable[Finding]) -> list[str]:
     return [annotation(f) for f in findings]
 
 
-def run_annotations(run: Run) -> list[str]:
+def run_annotations(run: RunReport) -> list[str]:
     return annotation_lines(f for result in sorted(run.checks, key=lambda r: r.id) for f in result.findings)

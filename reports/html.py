@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from deployverify.reports.templating import environment
-from deployverify.results import Run
+
+from deployverify.core.results import RunReport
 
 
-def render_html(run: Run) -> str:
+def render_html(run: RunReport) -> str:
     return environment().get_template("report.html.j2").render(run=run.to_dict(), counts=run.counts())

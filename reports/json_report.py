@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from deployverify.results import Run
+from deployverify.core.results import RunReport
 
 
-def render_json(run: Run) -> str:
+def render_json(run: RunReport) -> str:
     return json.dumps(run.to_dict(), indent=2, sort_keys=False) + "\n"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from deployverify.results import Run, Status
+from deployverify.core.results import RunReport, Status
 
 
-def render_junit(run: Run) -> str:
+def render_junit(run: RunReport) -> str:
     counts = run.counts()
     suite = ET.Element("testsuite", {
         "name": f"deployverify.{run.mode}", "tests": str(len(run.checks)), "failures": str(counts["fail"]),

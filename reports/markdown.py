@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from deployverify.reports.templating import environment
-from deployverify.results import Run
+
+from deployverify.core.results import RunReport
 
 ICONS = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️"}
 
 
-def render_markdown(run: Run) -> str:
+def render_markdown(run: RunReport) -> str:
     return environment().get_template("summary.md.j2").render(run=run.to_dict(), counts=run.counts(), icons=ICONS)

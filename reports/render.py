@@ -6,15 +6,16 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from deployverify.redact import redact
 from deployverify.reports.html import render_html
 from deployverify.reports.json_report import render_json
 from deployverify.reports.junit import render_junit
 from deployverify.reports.markdown import render_markdown
 from deployverify.reports.sarif import render_sarif
-from deployverify.results import Run
 
-RENDERERS: dict[str, tuple[str, Callable[[Run], str]]] = {
+from deployverify.core.redact import redact
+from deployverify.core.results import RunReport
+
+RENDERERS: dict[str, tuple[str, Callable[[RunReport], str]]] = {
     "json": ("report.json", render_json),
     "html": ("report.html", render_html),
     "junit": ("junit.xml", render_junit),
@@ -22,12 +23,12 @@ RENDERERS: dict[str, tuple[str, Callable[[Run], str]]] = {
 }
 # Written only when the run ran the stub scan (a DV3xx result), findings or not: code scanning closes fixed alerts
 # when a later upload no longer has them.
-CONDITIONAL_RENDERERS: dict[str, tuple[str, Callable[[Run], str], Callable[[Run], bool]]] = {
+CONDITIONAL_RENDERERS: dict[str, tuple[str, Callable[[RunReport], str], Callable[[RunReport], bool]]] = {
     "sarif": ("scan.sarif", render_sarif, lambda run: any(r.id.startswith("DV3") for r in run.checks)),
 }
 
 
-def write_reports(run: Run, folder: Path) -> dict[str, Path]:
+def write_reports(run: RunReport, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for kind, (name, render) in RENDERERS.items():

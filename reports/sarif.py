@@ -15,8 +15,9 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from deployverify import __version__, registry
-from deployverify.results import Finding, Run, Severity
+from deployverify import __version__
+from deployverify.core import registry
+from deployverify.core.results import Finding, RunReport, Severity
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -24,7 +25,7 @@ _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: 
 
 
 def _rule_help() -> dict[str, str]:
-    from deployverify.analysis.stubs import RULE_HELP
+    from deployverify.gate.stubscan.stubs import RULE_HELP
 
     return RULE_HELP
 
@@ -102,7 +103,7 @@ def render_sarif_findings(findings: Iterable[Finding]) -> str:
     return json.dumps(sarif_log(findings), indent=2, ensure_ascii=False) + "\n"
 
 
-def render_sarif(run: Run) -> str:
+def render_sarif(run: RunReport) -> str:
     """The run's stub-scan findings (DV3xx checks) as one SARIF log."""
     findings = [f for result in sorted(run.checks, key=lambda r: r.id) if result.id.startswith("DV3")
                 for f in result.findings]

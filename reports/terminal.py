@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from deployverify.results import Run, Status
+from deployverify.core.results import RunReport, Status
 
 _ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.SKIP: 2, Status.PASS: 3}
 
 
-def summary_lines(run: Run) -> list[str]:
+def summary_lines(run: RunReport) -> list[str]:
     lines = []
     for result in sorted(run.checks, key=lambda r: (_ORDER[r.status], r.id)):
         text = f"{result.id} {result.status.value.upper():5} {result.title}"

@@ -2,9 +2,9 @@
 
 Each is computed once per process (session scope). Under pytest-xdist, what must happen once per run (a document's
 trip through the pipeline, the DLQ's state before the first push) is computed by one process and shared with the
-others through the run's state folder (`deployverify.run_state`). Cleanup: a document's row and object go as soon as
-its trip ends; everything else the run made (the test user, leftovers of a crash, trigger messages still in a queue)
-is removed by the last process to leave the run, in a `finally`, so Ctrl-C and failures clean up too.
+others through the run's state folder (`deployverify.core.run_store`). Cleanup: a document's row and object go as
+soon as its trip ends; everything else the run made (the test user, leftovers of a crash, trigger messages still
+in a queue) is removed by the last process to leave the run, in a `finally`, so Ctrl-C and failures clean up too.
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg2.extensions import connection as Connection
 
-from deployverify import check as dv
-from deployverify import db, dlq, pipeline, redact, run_state, seed
-from deployverify.analysis.imports import BundleIndex
-from deployverify.analysis.secret_keys import KeyRead, collect_key_reads, reads_for_secret
-from deployverify.errors import DeployVerifyError
+from deployverify.core import check as dv
+from deployverify.core import redact
+from deployverify.core import run_store as run_state
+from deployverify.core.errors import DeployVerifyError
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.pipeline import db, dlq, seed
+from deployverify.pipeline import documents as pipeline
+from deployverify.pipeline.secret_keys import KeyRead, collect_key_reads, reads_for_secret
+from deployverify.pipeline.secrets import FetchedSecret, SecretUnreadable, fetch
 from deployverify.plugin import RUN_KEY
-from deployverify.runinfo import RunInfo
-from deployverify.secrets import FetchedSecret, SecretUnreadable, fetch
+from deployverify.run_context import RunContext
 from deployverify.target import Target
 
 QUEUE_SWEEP_MAX_S = 60.0  # how long the last process waits for trigger messages the worker still holds
@@ -209,9 +212,9 @@ def database(harness_plan: db.ConnectionPlan | Exception, db_plan: db.Connection
 
 
 @dataclass
-class SmokeRun:
-    info: RunInfo
-    state: run_state.RunState
+class SmokeSession:
+    info: RunContext
+    state: run_state.RunStore
 
     @property
     def run_id(self) -> str:
@@ -223,15 +226,15 @@ class SmokeRun:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(dv_run: RunInfo, target: Target, aws: Aws, request: pytest.FixtureRequest) -> Iterator[SmokeRun]:
+def smoke_run(dv_run: RunContext, target: Target, aws: Aws, request: pytest.FixtureRequest) -> Iterator[SmokeSession]:
     try:
         harness_plan: db.ConnectionPlan | Exception = request.getfixturevalue("harness_plan")
     except pytest.skip.Exception as exc:  # no database, or its secret is unreadable: no rows to remove
         harness_plan = RuntimeError(str(exc))
     run_state.prune()
-    state = run_state.RunState(dv_run.run_id)
+    state = run_state.RunStore(dv_run.run_id)
     state.join()
-    run = SmokeRun(dv_run, state)
+    run = SmokeSession(dv_run, state)
     try:
         yield run
     finally:
@@ -242,7 +245,7 @@ def _say(text: str) -> None:
     print(f"deployverify: {redact.redact(text)}", file=sys.stderr, flush=True)
 
 
-def _remove_run_leftovers(run: SmokeRun, target: Target, aws: Aws, plan: db.ConnectionPlan | Exception) -> None:
+def _remove_run_leftovers(run: SmokeSession, target: Target, aws: Aws, plan: db.ConnectionPlan | Exception) -> None:
     """Run by the last process of the run: every trace of the run, found by its run id, and nothing else."""
     steps: list[tuple[str, Callable[[], object]]] = []
     pipe = target.pipeline
@@ -259,7 +262,7 @@ def _remove_run_leftovers(run: SmokeRun, target: Target, aws: Aws, plan: db.Conn
             _say(f"cleanup of {what} failed: {type(exc).__name__}: {exc}")
 
 
-def _remove_run_messages(run: SmokeRun, target: Target, aws: Aws) -> None:
+def _remove_run_messages(run: SmokeSession, target: Target, aws: Aws) -> None:
     assert target.pipeline is not None
     urls = [u for u in (_queue_url(aws, target.pipeline.trigger.queue), _queue_url(aws, target.dlq)) if u]
     if not urls:
@@ -304,7 +307,7 @@ def _queue_url(aws: Aws, queue: str | None) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def seeded_user(target: Target, database: Connection, smoke_run: SmokeRun) -> seed.SeededUser | Exception:
+def seeded_user(target: Target, database: Connection, smoke_run: SmokeSession) -> seed.SeededUser | Exception:
     """The target's test user, seeded (idempotently, in one transaction) by this process; or why it failed."""
     if target.seed is None:
         dv.not_applicable("the target declares no seed")
@@ -322,7 +325,7 @@ def test_user(seeded_user: seed.SeededUser | Exception) -> seed.SeededUser:
 
 
 @pytest.fixture(scope="session")
-def dlq_before(target: Target, aws: Aws, smoke_run: SmokeRun) -> dict[str, Any]:
+def dlq_before(target: Target, aws: Aws, smoke_run: SmokeSession) -> dict[str, Any]:
     """The DLQ as it was before this run pushed anything (taken once per run, by whichever process is first)."""
     if target.dlq is None:
         dv.not_applicable("the target declares no DLQ (dlq.queue)")
@@ -344,7 +347,7 @@ def dlq_before(target: Target, aws: Aws, smoke_run: SmokeRun) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def pipeline_context(target: Target, aws: Aws, database: Connection, test_user: seed.SeededUser,
-                     smoke_run: SmokeRun, request: pytest.FixtureRequest) -> pipeline.Context:
+                     smoke_run: SmokeSession, request: pytest.FixtureRequest) -> pipeline.Context:
     if target.pipeline is None:
         dv.not_applicable("the target declares no pipeline")
     if target.dlq is not None:
@@ -364,7 +367,7 @@ def pipeline_context(target: Target, aws: Aws, database: Connection, test_user: 
 
 
 @pytest.fixture(scope="session")
-def document_outcome(target: Target, smoke_run: SmokeRun,
+def document_outcome(target: Target, smoke_run: SmokeSession,
                      request: pytest.FixtureRequest) -> Callable[[str], pipeline.Outcome]:
     """`document_outcome(key)`: the document's trip through the pipeline, made once per run by whichever process
     asks first; the others wait for it and read it."""

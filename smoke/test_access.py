@@ -6,11 +6,11 @@ import os
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployverify import check as dv
-from deployverify import registry
 from deployverify.aws import session
-from deployverify.check import check
-from deployverify.errors import DeployVerifyError
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.core.errors import DeployVerifyError
 from deployverify.target import Target
 
 

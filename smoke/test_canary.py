@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from deployverify import canary, dlq, registry
-from deployverify import check as dv
-from deployverify.check import check
+from deployverify.canary import operations as canary
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.pipeline import dlq
 from deployverify.target import Target
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import psycopg2
 from psycopg2.extensions import connection as Connection
 
-from deployverify import check as dv
-from deployverify import db, pipeline, registry
-from deployverify.check import check
-from deployverify.results import Finding, Severity
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.core.results import Finding, Severity
+from deployverify.pipeline import db
+from deployverify.pipeline import documents as pipeline
 from deployverify.target import Target
 
 

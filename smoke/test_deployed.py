@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployverify import check as dv
-from deployverify import deployed_config as deployed
-from deployverify import registry
-from deployverify.check import check
-from deployverify.runinfo import RunInfo
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.deployed import config as deployed
+from deployverify.run_context import RunContext
 from deployverify.target import Target
 
 
@@ -58,7 +58,7 @@ def test_configuration_matches(target: Target, aws: Any) -> None:
 
 
 @check("DV603")
-def test_code_is_built_bundle(target: Target, aws: Any, built_bundle: Any, dv_run: RunInfo) -> None:
+def test_code_is_built_bundle(target: Target, aws: Any, built_bundle: Any, dv_run: RunContext) -> None:
     """The deployed CodeSha256 equals the SHA-256 (base64) of the built bundle's deterministic zip: what runs is
     what was built and checked."""
     built = deployed.built_code_sha256(built_bundle.path, dv_run.cache_dir)

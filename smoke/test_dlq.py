@@ -6,9 +6,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployverify import check as dv
-from deployverify import dlq, pipeline, registry
-from deployverify.check import check
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.pipeline import dlq
+from deployverify.pipeline import documents as pipeline
 from deployverify.target import Target
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployverify import check as dv
-from deployverify import pipeline, registry
-from deployverify.check import check
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.pipeline import documents as pipeline
 from deployverify.target import Target
 
 

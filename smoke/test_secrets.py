@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deployverify import check as dv
-from deployverify import registry
-from deployverify.analysis.secret_keys import KeyRead, reads_for_secret
-from deployverify.check import check
-from deployverify.results import Finding, Severity
-from deployverify.secrets import FetchedSecret, SecretUnreadable, json_schema, suggest_key, validate
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.core.results import Finding, Severity
+from deployverify.pipeline.secret_keys import KeyRead, reads_for_secret
+from deployverify.pipeline.secrets import FetchedSecret, SecretUnreadable, json_schema, suggest_key, validate
 from deployverify.target import Target
 
 Fetched = dict[str, FetchedSecret | SecretUnreadable]

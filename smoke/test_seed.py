@@ -5,9 +5,10 @@ from __future__ import annotations
 import psycopg2
 from psycopg2.extensions import connection as Connection
 
-from deployverify import check as dv
-from deployverify import db, registry, seed
-from deployverify.check import check
+from deployverify.core import check as dv
+from deployverify.core import registry
+from deployverify.core.check import check
+from deployverify.pipeline import db, seed
 from deployverify.target import Target
 
 

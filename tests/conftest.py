@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployverify import redact
+from deployverify.core import redact
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deployverify.aws import session
-from deployverify.errors import DeployVerifyError
+from deployverify.core.errors import DeployVerifyError
 from deployverify.target.model import Bundle, Function, Target
 from tests.support.moto import moto_server
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.bundle.build import build_command, ensure_built
-from deployverify.errors import BuildError, BundleError
+from deployverify.core.errors import BuildError, BundleError
+from deployverify.gate.build.build import build_command, ensure_built
 from deployverify.target import load_target
 from deployverify.target.model import Target
 from tests.support.env import require_tool

@@ -19,8 +19,8 @@ import boto3
 import pytest
 
 from deployverify.aws import session
-from deployverify.bundle.deployed import built_code_sha256, deployed_code, no_aws_reason
-from deployverify.bundle.zipper import code_sha256, zip_bundle
+from deployverify.core.zipper import code_sha256, zip_bundle
+from deployverify.deployed.bundle_code import built_code_sha256, deployed_code, no_aws_reason
 from deployverify.target import load_target
 from deployverify.target.model import Target
 from tests.support.moto import moto_server

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.bundle.inventory import (
+from deployverify.core.results import Severity
+from deployverify.core.zipper import zip_bundle
+from deployverify.gate.build.inventory import (
     UNZIPPED_LIMIT,
     ZIPPED_LIMIT,
     deflate_estimate,
@@ -17,8 +19,6 @@ from deployverify.bundle.inventory import (
     upper_bound_zipped,
     zipped_warning,
 )
-from deployverify.bundle.zipper import zip_bundle
-from deployverify.results import Severity
 
 
 def sparse_file(path: Path, size: int) -> Path:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.analysis.closure import closure_findings, unresolved_imports
-from deployverify.analysis.imports import BundleIndex
-from deployverify.analysis.interpreter_tests import branch_runs
-from deployverify.analysis.stdlib import stdlib_names
-from deployverify.lambda_runtime import runtime_info
+from deployverify.gate.probe.import_closure import closure_findings, unresolved_imports
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.gate.probe.interpreter_tests import branch_runs
+from deployverify.gate.probe.stdlib import stdlib_names
+from deployverify.lambda_image.runtimes import runtime_info
 
 PY311 = runtime_info("python3.11")
 

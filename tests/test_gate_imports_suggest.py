@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.analysis.imports import BundleIndex
-from deployverify.analysis.suggest import suggest_for_missing
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.gate.probe.suggest import suggest_for_missing
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployverify.analysis.handler_string import BUILTIN_MODULES, handler_string_problem
+from deployverify.gate.handler_check import BUILTIN_MODULES, handler_string_problem
 
 
 @pytest.mark.parametrize(("handler", "error_type"), [

@@ -1,11 +1,11 @@
-"""deployverify.lambda_runtime: the per-runtime facts other checks read."""
+"""deployverify.lambda_image.runtimes: the per-runtime facts other checks read."""
 
 from __future__ import annotations
 
 import pytest
 
-from deployverify.errors import TargetError
-from deployverify.lambda_runtime import RUNTIMES, lambda_environment, runtime_info
+from deployverify.core.errors import TargetError
+from deployverify.lambda_image.runtimes import RUNTIMES, lambda_environment, runtime_info
 
 
 @pytest.mark.parametrize(("runtime", "python", "glibc", "sdk_dir"), [

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.isolation import SandboxUnavailable, Spec, select_sandbox
-from deployverify.isolation.base import Sandbox
+from deployverify.gate.probe import SandboxUnavailable, Spec, select_sandbox
+from deployverify.gate.probe.sandbox import Sandbox
 from deployverify.target import target_from_bundle
 from tests.support.env import TEST_IMAGE, require_bwrap, require_docker
 
@@ -38,20 +38,20 @@ print(json.dumps({"cwd": os.getcwd(), "task_files": sorted(os.listdir(".")), "ta
 
 def _bwrap() -> Sandbox:
     require_bwrap()
-    from deployverify.isolation import bubblewrap
+    from deployverify.gate.probe import bubblewrap
 
     return bubblewrap.connect("3.11")
 
 
 def _docker() -> Sandbox:
     require_docker()
-    from deployverify.isolation import docker_sandbox
+    from deployverify.gate.probe import docker_sandbox
 
     return docker_sandbox.connect(TEST_IMAGE, "3.11", pull=False)
 
 
 def _plain() -> Sandbox:
-    from deployverify.isolation import plain
+    from deployverify.gate.probe import plain
 
     return plain.connect("3.11")
 

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 
 from deployverify.aws.session import client
-from deployverify.errors import DeployVerifyError
-from deployverify.lambda_runtime import lambda_environment
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.waits import wait_for
+from deployverify.lambda_image.runtimes import lambda_environment
 from deployverify.local.container import sandbox_runtime_dir
 from deployverify.local.moto_server import CREDENTIALS
 from deployverify.local.stack import local_concurrency
-from deployverify.local.template import FunctionSpec
 from deployverify.local.worker import Worker, WorkerConfig
-from deployverify.waits import wait_for
+from deployverify.sam.template import FunctionSpec
 from tests.support.moto import moto_server
 
 HANDLER_SOURCE = textwrap.dedent('''

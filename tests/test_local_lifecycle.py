@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from deployverify.aws.session import clear_cache, client
+from deployverify.core.waits import wait_for
 from deployverify.local import postgres, procs, stack
 from deployverify.local.container import list_containers
 from deployverify.target import Target, load_target
-from deployverify.waits import wait_for
 from fixtures.incidents.materialize import materialize
 from tests.support.env import TEST_IMAGE, require_docker
 

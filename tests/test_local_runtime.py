@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deployverify.aws.session import client
-from deployverify.lambda_runtime import lambda_environment
+from deployverify.lambda_image.runtimes import lambda_environment
 from deployverify.local.container import sandbox_runtime_dir
 from deployverify.local.moto_server import CREDENTIALS
 from deployverify.local.worker import Platform, WorkerConfig, report_line, sqs_event

@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 from deployverify.aws.session import clear_cache, client
-from deployverify.bundle.zipper import code_sha256, zip_bundle
+from deployverify.core.waits import wait_for
+from deployverify.core.zipper import code_sha256, zip_bundle
 from deployverify.local import postgres, procs, stack
 from deployverify.local.container import list_containers
 from deployverify.target import Target, load_target
-from deployverify.waits import wait_for
 from tests.support.env import TEST_DATABASE_URL, TEST_IMAGE, require_docker, require_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

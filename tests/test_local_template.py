@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.errors import DeployVerifyError
+from deployverify.core.errors import DeployVerifyError
 from deployverify.local.postgres import Connection
 from deployverify.local.resources import database_secret_value
-from deployverify.local.template import load_stack_spec
+from deployverify.sam.template import load_stack_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "examples" / "docworker" / "template.yaml"

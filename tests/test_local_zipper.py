@@ -9,7 +9,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from deployverify.bundle.zipper import code_sha256, content_digest, zip_bundle, zip_to_file
+from deployverify.core.zipper import code_sha256, content_digest, zip_bundle, zip_to_file
 
 
 def make_bundle(root: Path) -> Path:

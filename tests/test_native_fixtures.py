@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.bundle.native import native_findings, native_report, platform_for, scan_native
+from deployverify.gate.native.native import native_findings, native_report, platform_for, scan_native
 from tests.support.native_generator import load_native_generator
 
 NATIVE_CHECKS = ("DV201", "DV202", "DV203", "DV204", "DV205")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.bundle.dists import Owners, read_distributions
-from deployverify.bundle.native import Platform, extension_tag, is_native_name, platform_for
-from deployverify.bundle.wheeltags import expand, judge_tag, judge_wheel
+from deployverify.gate.build.dists import Owners, read_distributions
+from deployverify.gate.native.native import Platform, extension_tag, is_native_name, platform_for
+from deployverify.gate.native.wheeltags import expand, judge_tag, judge_wheel
 
 PY311_X86 = Platform("python3.11", (3, 11), (2, 26), "x86_64")
 PY312_ARM = Platform("python3.12", (3, 12), (2, 34), "arm64")

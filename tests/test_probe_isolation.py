@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.isolation.run_probe import ProbeOutcome, run_probe
-from deployverify.isolation.selection import Selection
+from deployverify.gate.probe.run_probe import ProbeOutcome, run_probe
+from deployverify.gate.probe.selection import Selection
 from deployverify.target import target_from_bundle
 from tests.support.env import TEST_IMAGE, require_bwrap, require_docker
 
@@ -18,15 +18,15 @@ BAD = Path(__file__).resolve().parents[1] / "fixtures" / "bad-bundles"
 def _selection(kind: str) -> Selection:
     if kind == "docker":
         require_docker()
-        from deployverify.isolation import docker_sandbox
+        from deployverify.gate.probe import docker_sandbox
 
         return Selection(docker_sandbox.connect(TEST_IMAGE, "3.11", pull=False), "test", False, TEST_IMAGE)
     if kind == "bubblewrap":
         require_bwrap()
-        from deployverify.isolation import bubblewrap
+        from deployverify.gate.probe import bubblewrap
 
         return Selection(bubblewrap.connect("3.11"), "test", True, TEST_IMAGE)
-    from deployverify.isolation import plain
+    from deployverify.gate.probe import plain
 
     return Selection(plain.connect("3.11"), "test", True, TEST_IMAGE)
 

@@ -11,8 +11,8 @@ def test_waits_and_probe_announce_themselves_live(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_wait.py").write_text(
-        "from deployverify.check import check\n"
-        "from deployverify.waits import wait_for\n\n\n"
+        "from deployverify.core.check import check\n"
+        "from deployverify.core.waits import wait_for\n\n\n"
         "@check('DV501')\n"
         "def test_waits():\n"
         "    assert wait_for('the answer', 5, lambda: (True, 42), announce=True).last == 42\n")

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from deployverify import redact
+from deployverify.core import redact
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.docs import check_docstrings, checks_markdown
-from deployverify.registry import _TABLE, BANDS, CHECKS, ID_PATTERN
+from deployverify.commands.docs import check_docstrings, checks_markdown
+from deployverify.core.registry import _TABLE, BANDS, CHECKS, ID_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,4 +43,5 @@ def test_every_check_has_a_docstring() -> None:
 
 def test_docs_checks_md_is_generated_from_code() -> None:
     committed = (ROOT / "docs" / "checks.md").read_text(encoding="utf-8")
-    assert committed == checks_markdown(), "docs/checks.md is stale: python -m deployverify.docs > docs/checks.md"
+    assert committed == checks_markdown(), (
+        "docs/checks.md is stale: python -m deployverify.commands.docs > docs/checks.md")

@@ -9,17 +9,17 @@ import os
 from pathlib import Path
 
 import pytest
-
-from deployverify import redact
 from deployverify.reports.render import RENDERERS, write_reports
-from deployverify.results import Finding, Result, Run, Severity, Status
+
+from deployverify.core import redact
+from deployverify.core.results import Finding, Result, RunReport, Severity, Status
 
 GOLDEN = Path(__file__).parent / "golden"
 SECRET = "s3cr3t-Pa55word"
 
 
-def fixed_run() -> Run:
-    return Run(
+def fixed_run() -> RunReport:
+    return RunReport(
         run_id="dv-20260203040000-abc123", target="docworker", mode="gate",
         started_at="2026-02-03T04:00:00+00:00", finished_at="2026-02-03T04:01:30+00:00",
         checks=[

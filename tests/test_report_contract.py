@@ -18,8 +18,8 @@ import pytest
 
 SUITE = '''
 import pytest
-from deployverify import check as dv
-from deployverify.check import check
+from deployverify.core import check as dv
+from deployverify.core.check import check
 
 
 @check("DV001")

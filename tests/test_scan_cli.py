@@ -14,12 +14,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from deployverify.analysis.scan import HandlerSpec, scan
-from deployverify.cli import main
 from deployverify.reports.annotations import annotation
 from deployverify.reports.sarif import render_sarif_findings
-from deployverify.results import Finding, Severity
+
+from deployverify.cli import main
+from deployverify.core.results import Finding, Severity
+from deployverify.gate.stubscan.scan import HandlerSpec, scan
 from fixtures.incidents.materialize import EXAMPLE_DIR, materialize
 
 HANDLER = "process_document_lambda.handler"

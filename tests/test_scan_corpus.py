@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deployverify.analysis.scan import HandlerSpec, ScanSettings, scan
-from deployverify.results import Severity
+from deployverify.core.results import Severity
+from deployverify.gate.stubscan.scan import HandlerSpec, ScanSettings, scan
 from fixtures.scan_corpus import CorpusCase, load_cases
 
 CASES = load_cases()

@@ -18,10 +18,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from deployverify.analysis.deployed_code import _download, _unzip
 from deployverify.aws.session import clear_cache
 from deployverify.cli import main
-from deployverify.errors import DeployVerifyError
+from deployverify.core.errors import DeployVerifyError
+from deployverify.deployed.code import _download, _unzip
 from fixtures.incidents.materialize import EXAMPLE_DIR, materialize
 from tests.support.moto import moto_server
 

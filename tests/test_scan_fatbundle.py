@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.analysis.scan import HandlerSpec, scan
+from deployverify.gate.stubscan.scan import HandlerSpec, scan
 
 DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "requests", "idna",
                  "certifi", "charset-normalizer", "pydantic", "pydantic-core", "typing-extensions",

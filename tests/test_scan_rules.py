@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.analysis.scan import ScanSettings
-from deployverify.analysis.stubs import mock_word_in
-from deployverify.analysis.toggles import is_toggle_name
-from deployverify.results import Severity
+from deployverify.core.results import Severity
+from deployverify.gate.stubscan.scan import ScanSettings
+from deployverify.gate.stubscan.stubs import mock_word_in
+from deployverify.gate.stubscan.toggles import is_toggle_name
 from tests.support.scan_helpers import only, scan_tree, write_tree
 
 

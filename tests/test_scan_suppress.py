@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.analysis.scan import ScanSettings
 from deployverify.cli import main
+from deployverify.gate.stubscan.scan import ScanSettings
 from deployverify.target.model import Allow
 from tests.support.scan_helpers import only, scan_tree, write_tree
 

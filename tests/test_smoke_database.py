@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from deployverify import db, seed
-from deployverify.analysis.secret_keys import KeyRead
-from deployverify.secrets import FetchedSecret
+from deployverify.pipeline import db, seed
+from deployverify.pipeline.secret_keys import KeyRead
+from deployverify.pipeline.secrets import FetchedSecret
 from deployverify.target.model import Secret, Seed
 from tests.support.smoke_env import REPO, Database
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify import deployed_config as deployed
-from deployverify.bundle.zipper import code_sha256, zip_bundle
+from deployverify.core.zipper import code_sha256, zip_bundle
+from deployverify.deployed import config as deployed
 from deployverify.target import load_target
 
 EXAMPLE_TARGET = Path(__file__).resolve().parents[1] / "examples" / "docworker" / "deployverify.yaml"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify import dlq, logs, pipeline, seed
+from deployverify.pipeline import dlq, logs, seed
+from deployverify.pipeline import documents as pipeline
 from deployverify.target import Target, load_target
 from tests.support import smoke_env
 from tests.support.smoke_env import Resources, ScriptedWorker

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from deployverify.run_state import RunState
+from deployverify.core.run_store import RunStore
 
 CONTEXT = multiprocessing.get_context("fork")
 
@@ -19,7 +19,7 @@ def _compute_once(root: str, log: str, results: multiprocessing.Queue) -> None: 
         time.sleep(0.3)
         return {"by": os.getpid()}
 
-    results.put(RunState("dv-run-once", Path(root)).once("doc-a", compute)["by"])
+    results.put(RunStore("dv-run-once", Path(root)).once("doc-a", compute)["by"])
 
 
 def test_once_computes_in_one_process_and_shares_the_result(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def _hold(root: str, started: multiprocessing.Event, release: multiprocessing.Ev
         release.wait(30)
         return {"done": 1}
 
-    RunState("dv-run-try", Path(root)).once("doc-b", compute)
+    RunStore("dv-run-try", Path(root)).once("doc-b", compute)
 
 
 def test_try_once_does_not_wait_for_another_process(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_try_once_does_not_wait_for_another_process(tmp_path: Path) -> None:
     holder.start()
     try:
         assert started.wait(30)
-        state = RunState("dv-run-try", tmp_path)
+        state = RunStore("dv-run-try", tmp_path)
         assert state.try_once("doc-b", lambda: {"done": 2}) is None  # busy elsewhere: do something else
         assert state.try_once("doc-c", lambda: {"done": 3}) == {"done": 3}
     finally:
@@ -62,7 +62,7 @@ def test_try_once_does_not_wait_for_another_process(tmp_path: Path) -> None:
 
 def _participate(root: str, joined: multiprocessing.Event, leave: multiprocessing.Event,  # type: ignore[type-arg]
                  results: multiprocessing.Queue, crash: bool) -> None:  # type: ignore[type-arg]
-    state = RunState("dv-run-leave", Path(root))
+    state = RunStore("dv-run-leave", Path(root))
     state.join()
     joined.set()
     leave.wait(30)
@@ -79,7 +79,7 @@ def test_only_the_last_process_to_leave_cleans_up_and_a_crash_does_not_block_it(
     for process, (joined, _) in ((first, events[0]), (crashed, events[1])):
         process.start()
         assert joined.wait(30)
-    me = RunState("dv-run-leave", tmp_path)
+    me = RunStore("dv-run-leave", tmp_path)
     me.join()
 
     events[0][1].set()

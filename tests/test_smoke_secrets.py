@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from deployverify import redact
-from deployverify.analysis.secret_keys import collect_key_reads, reads_for_secret
-from deployverify.secrets import FetchedSecret, SecretUnreadable, fetch, json_schema, suggest_key, validate
+from deployverify.core import redact
+from deployverify.pipeline.secret_keys import collect_key_reads, reads_for_secret
+from deployverify.pipeline.secrets import FetchedSecret, SecretUnreadable, fetch, json_schema, suggest_key, validate
 from deployverify.target.model import Secret
 from fixtures.incidents.materialize import materialize
 from tests.support.smoke_env import EXAMPLE, aws_client

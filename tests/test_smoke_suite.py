@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from deployverify.waits import wait_for
+from deployverify.core.waits import wait_for
 from fixtures.incidents.materialize import materialize
 from tests.support import smoke_env
 from tests.support.report_view import ReportChecks
@@ -31,7 +31,7 @@ RUN_TIMEOUT_S = 300
 
 
 @dataclass
-class SmokeRun(ReportChecks):
+class SmokeSession(ReportChecks):
     code: int
     report: dict[str, Any]
     stdout: str
@@ -57,14 +57,14 @@ def command(mode: str, target: Path, folder: Path, run_id: str, *extra: str) -> 
 
 
 def smoke(resources: Resources, tmp_path: Path, target: Path, *extra: str, mode: str = "smoke",
-          name: str = "run") -> SmokeRun:
+          name: str = "run") -> SmokeSession:
     folder = tmp_path / name
     run_id = f"dv-test-{resources.prefix}-{name}"
     done = subprocess.run(command(mode, target, folder, run_id, *extra), capture_output=True, text=True,
                           env=environment(resources, tmp_path), timeout=RUN_TIMEOUT_S, check=False)
     report_file = folder / "report.json"
     assert report_file.exists(), f"no report (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
-    return SmokeRun(done.returncode, json.loads(report_file.read_text()), done.stdout, done.stderr, folder, run_id)
+    return SmokeSession(done.returncode, json.loads(report_file.read_text()), done.stdout, done.stderr, folder, run_id)
 
 
 def assert_nothing_left(resources: Resources, run_id: str, email: str) -> None:

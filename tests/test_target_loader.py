@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.errors import TargetError
+from deployverify.core.errors import TargetError
 from deployverify.target import load_target
 
 GOOD = """\

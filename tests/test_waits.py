@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from deployverify.waits import wait_for
+from deployverify.core.waits import wait_for
 
 
 def test_returns_when_done_with_the_state(capsys: pytest.CaptureFixture[str]) -> None:

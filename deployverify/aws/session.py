@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from deployverify.errors import DeployVerifyError
+from deployverify.core.errors import DeployVerifyError
 from deployverify.target.model import Target
 
 RETRY_MODES = ("standard", "adaptive", "legacy")

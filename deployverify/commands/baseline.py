@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deployverify.analysis.suppress import BaselineEntry, write_baseline
 from deployverify.commands.scan import configure as configure_inputs
 from deployverify.commands.scan import local_jobs, run_job
+from deployverify.gate.stubscan.suppress import BaselineEntry, write_baseline
 from deployverify.target import load_target
 
 DEFAULT_BASELINE = "deployverify-baseline.json"

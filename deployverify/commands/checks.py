@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from deployverify.registry import CHECKS
+from deployverify.core.registry import CHECKS
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -13,7 +13,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.markdown:
-        from deployverify.docs import checks_markdown
+        from deployverify.commands.docs import checks_markdown
 
         print(checks_markdown(), end="")
         return 0

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from deployverify.errors import DeployVerifyError
-from deployverify.runinfo import new_run_id, now_iso
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.run_ids import new_run_id, now_iso
 from deployverify.target import load_target
 
 DEFAULT_CONFIG = "examples/docworker/deployverify.yaml"
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
 def merge_reports(run_id: str, target: str, started: str, folders: list[Path], out: Path) -> Path | None:
     """One report holding every check the suites ran (mode smoke: the post-deploy view, gate checks included)."""
+    from deployverify.core.results import Result, RunReport
     from deployverify.reports.render import write_reports
-    from deployverify.results import Result, Run
 
     checks: list[Result] = []
     for folder in folders:
@@ -105,5 +105,6 @@ def merge_reports(run_id: str, target: str, started: str, folders: list[Path], o
             checks += [Result.from_dict(c) for c in json.loads(path.read_text(encoding="utf-8"))["checks"]]
     if not checks:
         return None
-    run = Run(run_id=run_id, target=target, mode="smoke", started_at=started, finished_at=now_iso(), checks=checks)
+    run = RunReport(run_id=run_id, target=target, mode="smoke", started_at=started, finished_at=now_iso(),
+                    checks=checks)
     return write_reports(run, out)["html"]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deployverify.errors import DeployVerifyError
+from deployverify.core.errors import DeployVerifyError
 from deployverify.target import load_target
 
 DEFAULT_TARGETS = ("deployverify.yaml", "examples/docworker/deployverify.yaml")

@@ -19,10 +19,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployverify.analysis.scan import HandlerSpec, ScanReport, ScanSettings, handler_specs, scan
-from deployverify.errors import DeployVerifyError
-from deployverify.redact import redact
-from deployverify.results import Finding, Severity
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.redact import redact
+from deployverify.core.results import Finding, Severity
+from deployverify.gate.stubscan.scan import HandlerSpec, ScanReport, ScanSettings, handler_specs, scan
 from deployverify.target import Target, load_target
 
 
@@ -94,8 +94,8 @@ def local_jobs(args: argparse.Namespace) -> list[ScanJob]:
     settings = ScanSettings.from_model(target.scan)
     roots = tuple(target.scan.paths)
     if not roots:
-        from deployverify.bundle.build import ensure_built
-        from deployverify.runinfo import cache_dir
+        from deployverify.core.run_ids import cache_dir
+        from deployverify.gate.build.build import ensure_built
 
         roots = (ensure_built(target, cache_dir()).path,)
     specs = tuple(handler_specs(target, settings))
@@ -107,7 +107,7 @@ def _source_roots(target: Target) -> tuple[Path, ...]:
 
 
 def deployed_jobs(args: argparse.Namespace, stack: ExitStack) -> Iterator[ScanJob]:
-    from deployverify.analysis.deployed_code import fetch_deployed
+    from deployverify.deployed.code import fetch_deployed
 
     target = _target(args) if args.config or not args.function else None
     settings = ScanSettings.from_model(target.scan) if target else ScanSettings()

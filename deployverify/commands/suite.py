@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from deployverify.errors import DeployVerifyError
-from deployverify.runinfo import new_run_id
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.run_ids import new_run_id
 from deployverify.target import load_target, target_from_bundle
 
 SUITES = {"gate": ("deployverify.checks",), "smoke": ("deployverify.smoke",), "canary": ("deployverify.smoke",)}
@@ -73,8 +74,16 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def shipped_folder(package: str) -> Path:
+    """Where a shipped suite folder is, without importing it (pytest imports it, under the name it chooses)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DeployVerifyError(f"{package} is not installed: reinstall deployverify")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def suite_paths(mode: str) -> list[str]:
-    return [str(resources.files(package)) for package in SUITES[mode]]
+    return [str(shipped_folder(package)) for package in SUITES[mode]]
 
 
 def suite_root(mode: str) -> str:

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from deployverify.errors import EnvironmentMissing
-from deployverify.lambda_runtime import RIC_MODULES, SDK_MODULES
+from deployverify.core.errors import EnvironmentMissing
+from deployverify.lambda_image.runtimes import RIC_MODULES, SDK_MODULES
 
 TASK_ROOT = "/var/task"
 IO_MOUNT = "/dv-io"

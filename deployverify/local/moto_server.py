@@ -13,9 +13,9 @@ from pathlib import Path
 
 import requests
 
-from deployverify.errors import EnvironmentMissing
+from deployverify.core.errors import EnvironmentMissing
+from deployverify.core.waits import wait_for
 from deployverify.local import procs
-from deployverify.waits import wait_for
 
 HOST = "127.0.0.1"
 # moto accepts any keys; these dummy ones keep a real credential from ever being sent, even to loopback.

@@ -27,8 +27,8 @@ from urllib.parse import unquote, urlparse
 import psycopg2
 from psycopg2 import sql
 
-from deployverify import redact
-from deployverify.errors import DeployVerifyError, EnvironmentMissing
+from deployverify.core import redact
+from deployverify.core.errors import DeployVerifyError, EnvironmentMissing
 from deployverify.local import procs
 
 START_TIMEOUT_S = 60

@@ -18,11 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployverify import redact
-from deployverify.bundle.zipper import code_sha256
-from deployverify.errors import DeployVerifyError
+from deployverify.core import redact
+from deployverify.core.errors import DeployVerifyError
+from deployverify.core.zipper import code_sha256
 from deployverify.local.postgres import Connection
-from deployverify.local.template import FunctionSpec, QueueSpec, Resolver, SecretSpec, StackSpec
+from deployverify.sam.template import FunctionSpec, QueueSpec, Resolver, SecretSpec, StackSpec
 
 DATABASE_NAME_KEYS = ("database", "dbname", "db_name")
 LOCAL_SSLMODE = "prefer"  # the local Postgres has no TLS; "require" from the template could never connect

@@ -1,6 +1,6 @@
 """The local stack: `up(target)`, `down()`, `status()` and the environment a smoke run needs.
 
-Everything lives under `<cache dir>/local/` (`deployverify.runinfo.cache_dir()`): `state.json` (what runs, with
+Everything lives under `<cache dir>/local/` (`deployverify.core.run_ids.cache_dir()`): `state.json` (what runs, with
 pids and ports, mode 0600 because it holds the database password), the extracted task root, the worker's log pipe,
 logs and invocation records. `up` is idempotent (what runs and matches is kept, what died or changed is restarted)
 and saves the state after every component, so `down` removes everything (worker processes, containers found by
@@ -25,14 +25,14 @@ from typing import Any
 from filelock import FileLock
 
 from deployverify.aws.session import client
-from deployverify.bundle.zipper import code_sha256, zip_bundle
-from deployverify.errors import DeployVerifyError, EnvironmentMissing
-from deployverify.lambda_runtime import lambda_environment
+from deployverify.core.errors import DeployVerifyError, EnvironmentMissing
+from deployverify.core.run_ids import cache_dir, now_iso
+from deployverify.core.zipper import code_sha256, zip_bundle
+from deployverify.lambda_image.runtimes import lambda_environment
 from deployverify.local import container, moto_server, postgres, procs
 from deployverify.local.resources import Creator
-from deployverify.local.template import FunctionSpec, StackSpec, load_stack_spec
 from deployverify.local.worker import WorkerConfig
-from deployverify.runinfo import cache_dir, now_iso
+from deployverify.sam.template import FunctionSpec, StackSpec, load_stack_spec
 from deployverify.target.model import Target
 
 STATE_VERSION = 1
@@ -163,7 +163,7 @@ def up(target: Target, *, image: str | None = None, require_image: bool = False,
         spec, resolver = load_stack_spec(target.local.template, region=region, stack_name=f"{target.name}-local")
 
         say("local: building the bundle")
-        from deployverify.bundle.build import ensure_built
+        from deployverify.gate.build.build import ensure_built
 
         built = ensure_built(target, cache_dir())
         zip_bytes = zip_bundle(built.path)

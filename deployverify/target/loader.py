@@ -14,8 +14,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from deployverify.errors import HandlerError, TargetError
-from deployverify.handler import parse_handler
+from deployverify.core.errors import HandlerError, TargetError
+from deployverify.core.handler import parse_handler
 from deployverify.target import model
 from deployverify.target.yamlnodes import LocatedDocument, Path_, load_located
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from deployverify.errors import TargetError
+from deployverify.core.errors import TargetError
 
 Path_ = tuple[str | int, ...]
 _VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<escaped>\$))")

@@ -9,7 +9,7 @@ from functools import cache
 
 import pytest
 
-from deployverify.check import in_ci
+from deployverify.core.check import in_ci
 
 TEST_IMAGE = os.environ.get("DV_TEST_IMAGE", "deployverify/lambda-python:3.11")
 TEST_DATABASE_URL = os.environ.get(

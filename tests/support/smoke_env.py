@@ -111,7 +111,7 @@ class Resources:
             self.deploy(bundle)
 
     def deploy(self, bundle: Path, **overrides: Any) -> None:
-        from deployverify.bundle.zipper import zip_bundle
+        from deployverify.core.zipper import zip_bundle
 
         iam = self.client("iam")
         role = f"{self.prefix}-role"

@@ -1,0 +1,168 @@
+"""The deployed function against what the template declares: runtime, handler, timeout, memory, reserved
+concurrency, environment keys (never values) and the code itself (CodeSha256 against the built bundle's zip).
+
+"The template" is the SAM template when the target names one (`local.template` or `bundle.sam.template`), with the
+target's `functions[]` settings filling what the template leaves out (or standing in when there is no template).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from deployverify.core.errors import DeployVerifyError
+from deployverify.target.model import Function, Target
+
+
+@dataclass(frozen=True)
+class Expected:
+    function_name: str
+    runtime: str | None = None
+    handler: str | None = None
+    timeout_s: int | None = None
+    memory_mb: int | None = None
+    reserved_concurrency: int | None = None
+    environment_keys: tuple[str, ...] | None = None
+    source: str = "the target file"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    function_name: str
+    runtime: str | None
+    handler: str | None
+    timeout_s: int | None
+    memory_mb: int | None
+    reserved_concurrency: int | None
+    environment_keys: tuple[str, ...]
+    code_sha256: str | None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    field: str
+    found: str
+    expected: str
+
+
+class FunctionMissing(Exception):
+    def __init__(self, function: str, reason: str) -> None:
+        super().__init__(f"{function}: {reason}")
+        self.function = function
+        self.reason = reason
+
+
+def template_path(target: Target) -> Path | None:
+    if target.local.template is not None:
+        return target.local.template
+    if target.bundle.sam is not None:
+        return target.bundle.sam.template
+    return None
+
+
+def expected_config(target: Target, function: Function) -> Expected:
+    name = function.function_name or function.name
+    from_target = Expected(
+        function_name=name, runtime=target.runtime, handler=function.handler, timeout_s=function.timeout_s,
+        memory_mb=function.memory_mb, reserved_concurrency=function.reserved_concurrency,
+        environment_keys=tuple(sorted(function.environment)) or None)
+    template = template_path(target)
+    if template is None:
+        return from_target
+    from deployverify.sam.template import load_stack_spec
+
+    try:
+        spec, _ = load_stack_spec(template, region=target.region or "us-east-1")
+    except (DeployVerifyError, OSError, KeyError, TypeError):
+        return from_target
+    candidates = [f for f in spec.functions if f.function_name == name] or \
+        [f for f in spec.functions if f.logical_id == function.name] or \
+        (list(spec.functions) if len(spec.functions) == 1 else [])
+    if not candidates:
+        return from_target
+    found = candidates[0]
+    return Expected(
+        function_name=name, runtime=found.runtime, handler=found.handler, timeout_s=found.timeout_s,
+        memory_mb=found.memory_mb,
+        reserved_concurrency=found.reserved_concurrency if found.reserved_concurrency is not None
+        else function.reserved_concurrency,
+        environment_keys=tuple(sorted(found.environment)) if found.environment else from_target.environment_keys,
+        source=f"{template.name} ({found.logical_id})")
+
+
+def deployed_config(client: Any, function_name: str) -> Deployed:
+    try:
+        response = client.get_function(FunctionName=function_name)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code == "ResourceNotFoundException":
+            raise FunctionMissing(function_name, "ResourceNotFoundException (no such function in this account "
+                                                 "and region)") from None
+        raise
+    config = response.get("Configuration", {})
+    reserved = (response.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+    if reserved is None:
+        try:
+            reserved = client.get_function_concurrency(FunctionName=function_name).get(
+                "ReservedConcurrentExecutions")
+        except ClientError:
+            reserved = None
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    return Deployed(
+        function_name=function_name, runtime=config.get("Runtime"), handler=config.get("Handler"),
+        timeout_s=config.get("Timeout"), memory_mb=config.get("MemorySize"),
+        reserved_concurrency=int(reserved) if reserved is not None else None,
+        environment_keys=tuple(sorted(variables)), code_sha256=config.get("CodeSha256"),
+        last_modified=config.get("LastModified"))
+
+
+def _keys(keys: tuple[str, ...] | None) -> str:
+    return ", ".join(keys) if keys else "(none)"
+
+
+def compare(expected: Expected, deployed: Deployed) -> list[Mismatch]:
+    found: list[Mismatch] = []
+    for name, label in (("runtime", "runtime"), ("handler", "handler"), ("timeout_s", "timeout (s)"),
+                        ("memory_mb", "memory (MB)"), ("reserved_concurrency", "reserved concurrency")):
+        wanted = getattr(expected, name)
+        actual = getattr(deployed, name)
+        if wanted is not None and actual != wanted:
+            found.append(Mismatch(label, "unset" if actual is None else str(actual), str(wanted)))
+    if expected.environment_keys is not None and set(expected.environment_keys) != set(deployed.environment_keys):
+        missing = sorted(set(expected.environment_keys) - set(deployed.environment_keys))
+        extra = sorted(set(deployed.environment_keys) - set(expected.environment_keys))
+        detail = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                             f"extra {', '.join(extra)}" if extra else "") if part)
+        found.append(Mismatch(f"environment keys ({detail})", _keys(deployed.environment_keys),
+                              _keys(expected.environment_keys)))
+    return found
+
+
+def built_code_sha256(bundle: Path, cache_root: Path) -> str:
+    """The CodeSha256 the built bundle's deterministic zip has, remembered per file listing (names, sizes and
+    modification times): zipping a 60 MB bundle on every run costs seconds, listing it costs milliseconds."""
+    from deployverify.core.zipper import bundle_files, code_sha256, zip_bundle
+
+    listing = hashlib.sha256()
+    for name, path in bundle_files(bundle):
+        stat = path.stat()
+        listing.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode:o}\n".encode())
+    key = listing.hexdigest()[:32]
+    folder = cache_root / "code-sha256"
+    remembered = folder / f"{key}.txt"
+    try:
+        return remembered.read_text(encoding="ascii").strip()
+    except OSError:
+        pass
+    sha = code_sha256(zip_bundle(bundle))
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = remembered.with_suffix(f".{os.getpid()}.part")
+    partial.write_text(sha, encoding="ascii")
+    partial.replace(remembered)
+    return sha

@@ -1,0 +1,262 @@
+"""Turn the import probe's report into verdicts: the handler's init error (DV211), cold start (DV212), first-party
+(DV220) and third-party (DV221) import failures, each with the Lambda error a deploy would show and the fix.
+
+A third-party module counts as reached when first-party code imports it statically (BundleIndex) or it was loaded
+while the handler or first-party modules were imported. A failure in a module nothing reaches is an optional part of
+a package (botocore.crt without awscrt, PIL.ImageQt without Qt): a warning, never a failure.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deployverify.core import registry
+from deployverify.core.results import Finding, Severity
+from deployverify.gate.probe.imports import BundleIndex
+from deployverify.gate.probe.suggest import suggest_for_missing
+
+TASK = "/var/task/"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the fix suggestions need besides the probe report."""
+
+    index: BundleIndex
+    source_roots: tuple[Path, ...]
+    python: str
+    architecture: str = "x86_64"
+    display_base: Path | None = None
+    task_root: str = TASK  # where the bundle was mounted in the sandbox
+
+
+def shown_path(path: str, ctx: Context) -> str:
+    """A sandbox path as the user knows it: bundle-relative for the bundle, as-is otherwise."""
+    for prefix in (ctx.task_root, TASK):
+        if path.startswith(prefix):
+            return path[len(prefix):]
+    return path
+
+
+def _frame_in(frames: list[list[Any]], ctx: Context) -> tuple[str, int] | None:
+    """The innermost frame in the bundle: where the failing statement is."""
+    for file, line, *_ in reversed(frames):
+        local = shown_path(str(file), ctx)
+        if local != str(file):
+            return local, int(line)
+    return None
+
+
+def _where(frames: list[list[Any]], ctx: Context) -> str:
+    frame = _frame_in(frames, ctx)
+    return f" at {frame[0]}:{frame[1]}" if frame else ""
+
+
+def fix_for(record: dict[str, Any], ctx: Context, *, say_where: bool = True) -> str:
+    """What to do about one failed import (a probe module record or handler record)."""
+    frames = record.get("frames", []) if say_where else []
+    missing = record.get("missing")
+    frame = _frame_in(record.get("frames", []), ctx)
+    if missing:
+        local = str(ctx.index.root / frame[0]) if frame else None
+        return suggest_for_missing(missing, local, ctx.index, ctx.source_roots, line=frame[1] if frame else None,
+                                   python=ctx.python, architecture=ctx.architecture, display_base=ctx.display_base)
+    kind = record.get("cause_type") or record.get("error_type", "")
+    if kind in ("SyntaxError", "IndentationError", "TabError"):
+        return f"fix the syntax error{_where(frames, ctx)}"
+    if kind in ("Crash", "Timeout"):
+        return "import it alone in the runtime's image to see why; a native extension built for another platform " \
+               "or import-time work that blocks are the usual causes"
+    if kind == "KeyError" and frame:
+        return (f"the module reads a missing key while it is imported{_where(frames, ctx)}; if it is an environment "
+                "variable, set it in functions[].environment or read it inside the handler")
+    return (f"the module raises {kind} while it is imported{_where(frames, ctx)}: fix it or move that work into "
+            "the handler")
+
+
+def error_text(record: dict[str, Any], ctx: Context) -> str:
+    kind = record.get("cause_type") or record.get("error_type", "Error")
+    message = record.get("cause_message") or record.get("message", "")
+    return f"{kind}: {message}{_where(record.get('frames', []), ctx)}"
+
+
+# -- the handler ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HandlerVerdict:
+    handler: str
+    error_type: str      # what Lambda would report, e.g. Runtime.ImportModuleError
+    reason: str          # its message
+    fix: str
+
+    def message(self) -> str:
+        return registry.message("DV211", handler=self.handler, error_type=self.error_type, reason=self.reason,
+                                fix=self.fix)
+
+
+def handler_record(report: dict[str, Any] | None, handler: str) -> dict[str, Any] | None:
+    for record in (report or {}).get("handlers", []):
+        if record.get("handler") == handler:
+            return dict(record)
+    return None
+
+
+def _functions_in(file: Path) -> list[str]:
+    try:
+        tree = ast.parse(file.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def judge_handler(record: dict[str, Any], ctx: Context) -> HandlerVerdict | None:
+    """None when the handler resolved; otherwise the init error Lambda would report and what to change."""
+    if record.get("ok"):
+        return None
+    handler = str(record.get("handler"))
+    error_type = str(record.get("error_type", "Runtime.Unknown"))
+    reason = str(record.get("message", ""))
+    module_name, _, function = handler.rpartition(".")
+    if error_type == "Runtime.HandlerNotFound":
+        info = ctx.index.resolve(module_name.replace("/", "."))
+        defined = _functions_in(info.path) if info and info.path.is_file() else []
+        where = _relative(info, ctx) if info else f"`{module_name}`"
+        options = f" (it defines {', '.join(f'`{d}`' for d in defined[:5])})" if defined else ""
+        fix = f"define `{function}` in {where} or point the handler at a function that exists{options}"
+    elif error_type == "Runtime.BuiltInModuleConflict":
+        top = module_name.split(".")[0]
+        fix = (f"`{top}` is a module built into CPython, so Lambda never imports yours: rename the module "
+               f"(e.g. `{top}_handler.py`) and the handler to `{top}_handler.{function}`")
+    elif error_type == "Runtime.MalformedHandlerName":
+        fix = "write the handler as MODULE.FUNCTION, e.g. app.handler"
+    elif error_type == "Runtime.UserCodeSyntaxError":
+        fix = f"fix the syntax error{_where(record.get('frames', []), ctx)}"
+    elif record.get("crashed"):
+        fix = "the interpreter died at init: check native extensions for the runtime's platform (DV201-DV205)"
+    else:
+        fix = fix_for(record, ctx)
+    return HandlerVerdict(handler, error_type, reason, fix)
+
+
+def _relative(info: Any, ctx: Context) -> str:
+    try:
+        return f"`{Path(info.path).relative_to(ctx.index.root).as_posix()}`"
+    except ValueError:
+        return f"`{info.path}`"
+
+
+# -- every module ---------------------------------------------------------------------------------------------------
+
+def reached_dynamically(report: dict[str, Any] | None) -> set[str]:
+    loaded: set[str] = set((report or {}).get("first_party_loaded", []))
+    for record in (report or {}).get("handlers", []):
+        loaded.update(record.get("loaded", []))
+    return loaded
+
+
+def _importers(index: BundleIndex) -> dict[str, list[tuple[str, int, bool]]]:
+    """Third-party module -> (first-party file, line, guarded) of each statement that imports it."""
+    found: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
+    for module, ref in index.first_party_imports():
+        if ref.type_checking:
+            continue
+        relative = module.path.relative_to(index.root).as_posix() if module.path.is_relative_to(index.root) \
+            else str(module.path)
+        for candidate in ref.candidates():
+            parts = candidate.split(".")
+            for depth in range(1, len(parts) + 1):
+                found[".".join(parts[:depth])].append((relative, ref.line, ref.guarded))
+    return found
+
+
+def first_party_findings(report: dict[str, Any] | None, ctx: Context) -> list[Finding]:
+    findings: list[tuple[bool, Finding]] = []
+    for name, record in sorted((report or {}).get("modules", {}).items()):
+        info = ctx.index.resolve(name)
+        if record.get("ok") or info is None or not info.first_party:
+            continue
+        path = _relative(info, ctx).strip("`")
+        own = [int(f[1]) for f in record.get("frames", []) if shown_path(str(f[0]), ctx) == path]
+        line = own[-1] if own else 1
+        message = registry.message("DV220", module=name, error=error_text(record, ctx),
+                                   fix=fix_for(record, ctx, say_where=False))
+        innermost = _frame_in(record.get("frames", []), ctx)
+        findings.append((innermost is not None and innermost[0] == path,
+                         Finding("DV220", path, line, message, Severity.ERROR)))
+    # Root causes first: a module whose own file holds the failing statement, then those failing through it.
+    return [f for _, f in sorted(findings, key=lambda item: (not item[0], item[1].path))]
+
+
+def third_party_findings(report: dict[str, Any] | None, ctx: Context,
+                         statically_reached: Iterable[str]) -> list[Finding]:
+    static = set(statically_reached)
+    dynamic = reached_dynamically(report)
+    importers = _importers(ctx.index)
+    errors: list[Finding] = []
+    optional: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for name, record in sorted((report or {}).get("modules", {}).items()):
+        info = ctx.index.resolve(name)
+        if record.get("ok") or info is None or info.first_party:
+            continue
+        via = importers.get(name, [])
+        if name in dynamic:
+            optional[info.distribution or name.split(".")[0]].append((name, record))  # loads fine in real use
+        elif name in static and via and not all(guarded for _, _, guarded in via):
+            file, line, _ = next(v for v in via if not v[2])
+            message = registry.message("DV221", module=name, via=f"{file}:{line}", error=error_text(record, ctx),
+                                       fix=fix_for(record, ctx, say_where=False))
+            errors.append(Finding("DV221", file, line, message, Severity.ERROR))
+        else:
+            optional[info.distribution or name.split(".")[0]].append((name, record))
+    warnings = []
+    broken = {f.message.split("`")[1].split(".")[0] for f in errors}
+    for distribution, failed in sorted(optional.items()):
+        failed = [(n, r) for n, r in failed if n.split(".")[0] not in broken]  # same cause as an error above
+        if not failed:
+            continue
+        name, record = failed[0]
+        more, verb, them = (f" and {len(failed) - 1} more", "fail", "them") if len(failed) > 1 else ("", "fails", "it")
+        text = (f"`{name}`{more} of `{distribution}` {verb} to import but no first-party code reaches {them} "
+                f"(optional parts of the package): {error_text(record, ctx)}; not a failure")
+        path = _relative(ctx.index.modules[name], ctx).strip("`")
+        warnings.append(Finding("DV221", path, 1, text, Severity.WARNING))
+    return errors + warnings
+
+
+def init_finding(record: dict[str, Any], budget_ms: int, memory_mb: int | None) -> Finding | None:
+    """A warning when importing the handler took longer than its budget (Lambda bills and waits for init)."""
+    init_ms = float(record.get("init_ms", 0))
+    if not record.get("ok") or init_ms <= budget_ms:
+        return None
+    rss_mb = round(int(record.get("peak_rss_kb", 0)) / 1024)
+    message = registry.message("DV212", handler=record.get("handler"), init_ms=round(init_ms), budget_ms=budget_ms,
+                               rss_mb=rss_mb)
+    if memory_mb and rss_mb > memory_mb:
+        message += f"; peak RSS exceeds the function's {memory_mb} MB"
+    module = str(record.get("handler", "")).rpartition(".")[0].replace(".", "/") + ".py"
+    return Finding("DV212", module, 1, message, Severity.WARNING)
+
+
+def context_for(target: Any, index: BundleIndex) -> Context:
+    """Suggestions search the target's source roots, else the folder of its target file (never the bundle)."""
+    roots = tuple(target.source_roots()) or ((target.source_path.parent,) if target.source_path else ())
+    base = target.source_path.parent if target.source_path else None
+    return Context(index=index, source_roots=roots, python=target.python_version,
+                   architecture=target.architecture, display_base=base)
+
+
+def usable(outcome: Any) -> Any:
+    """The probe's outcome when it produced a report; otherwise the check is blocked by DV230, which says why."""
+    from deployverify.core import check as dv
+
+    __tracebackhide__ = True
+    if isinstance(outcome, Exception):
+        dv.blocked("DV230", str(outcome).splitlines()[0])
+    if outcome.report is None:
+        dv.blocked("DV230", f"the import probe produced no report: {outcome.error}")
+    return outcome
