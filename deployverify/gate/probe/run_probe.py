@@ -1,4 +1,4 @@
-"""Run the import probe (probe.py) in a sandbox, once per bundle state, and read its report.
+"""Run the import probe (in_sandbox.py) in a sandbox, once per bundle state, and read its report.
 
 The result is cached on disk under a key made of the bundle's cheap fingerprint (paths, sizes, mtimes), the layers',
 the probe's source, the runtime, the handlers and the sandbox (for Docker, the image's id), behind a file lock: pytest
@@ -27,7 +27,7 @@ from deployverify.gate.probe.selection import Selection
 from deployverify.lambda_image.runtimes import RUNTIME_DIR, TASK_ROOT, lambda_environment, runtime_info
 from deployverify.target.model import Target
 
-PROBE_SOURCE = Path(__file__).with_name("probe.py")
+PROBE_SOURCE = Path(__file__).with_name("in_sandbox.py")
 MARK = "@@deployverify-probe-report@@"
 PROBE_TIMEOUT_S = 1800
 HANDLER_TIMEOUT_S = 120
