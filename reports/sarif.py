@@ -24,24 +24,17 @@ SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/s
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
 
 
-def _rule_help() -> dict[str, str]:
-    from deployverify.gate.stubscan.stubs import RULE_HELP
-
-    return RULE_HELP
-
-
 def _rule_name(title: str) -> str:
     return "".join(word[:1].upper() + word[1:] for word in title.replace("/", " ").replace("-", " ").split()
                    if word.isalnum())
 
 
 def rule_descriptors() -> list[dict[str, Any]]:
-    help_texts = _rule_help()
     rules = []
     for spec in registry.CHECKS.values():
         if not spec.id.startswith("DV3"):
             continue
-        text = help_texts.get(spec.id, spec.title)
+        text = spec.help or spec.title
         level = "warning" if spec.id == "DV306" else "error"
         rules.append({
             "id": spec.id,

@@ -1,4 +1,5 @@
-"""The one table of checks: stable id, title, and the message template each check fills in.
+"""The one table of checks: stable id, title, the message template each check fills in, and (for the stub scan's
+rules, which SARIF describes to code scanning) the full help text.
 
 Ids are stable forever (outside tooling keys on them); retire an id rather than reuse it. The band says what a check
 looks at: DV0xx harness, DV1xx build/bundle, DV2xx native/handler/imports, DV3xx stub scan, DV4xx secrets/DB/seed,
@@ -29,6 +30,7 @@ class CheckSpec:
     id: str
     title: str
     template: str
+    help: str = ""  # what the check looks for and what it leaves out, in full (SARIF rule help for the stub scan)
 
     @property
     def band(self) -> str:
@@ -88,25 +90,48 @@ _TABLE: tuple[CheckSpec, ...] = (
               "the probe ran in {isolation}, not the Lambda image `{image}`: {reason}; {fix}"),
     # DV3xx: stub scan
     CheckSpec("DV301", "No mock-named code is reachable from the handler",
-              "handler reaches `{name}` ({path}:{line}) via {call_path}; connect the real implementation"),
+              "handler reaches `{name}` ({path}:{line}) via {call_path}; connect the real implementation",
+              help="A function or class named mock, stub, fake, dummy or placeholder is reachable from the handler: "
+                   "production runs it. Call the real implementation instead. Generated gRPC `*Stub` clients "
+                   "(`*_pb2_grpc` modules) are real code and never match."),
     CheckSpec("DV302", "No reachable function returns success without doing work",
               "`{name}` ({path}:{line}) returns `{value}` without doing any work, reached via {call_path}; "
-              "make it do the work or remove it"),
+              "make it do the work or remove it",
+              help="A reachable function returns a success-shaped constant ({\"status\": \"success\"}, True, \"ok\", "
+                   "{\"statusCode\": 200}) and does nothing else but log: the caller believes work happened. Make it "
+                   "do the work, or remove it."),
     CheckSpec("DV303", "No placeholders are reachable from the handler",
-              "`{name}` ({path}:{line}) is a placeholder ({kind}), reached via {call_path}; implement it"),
+              "`{name}` ({path}:{line}) is a placeholder ({kind}), reached via {call_path}; implement it",
+              help="A reachable function is a placeholder: it raises NotImplementedError or its body is only `pass` or "
+                   "`...`. Abstract methods, Protocol members, overloads and methods every subclass overrides are "
+                   "excluded."),
     CheckSpec("DV304", "No test doubles are shipped in the code",
-              "`{module}` imported at {path}:{line} is a test library; production code must not use it"),
+              "`{module}` imported at {path}:{line} is a test library; production code must not use it",
+              help="Code the handler loads imports a test library (unittest.mock, moto, pytest, responses, freezegun, "
+                   "faker): test doubles run in production. Modules no handler imports (test files, local dev scripts) "
+                   "are not counted."),
     CheckSpec("DV305", "No mock toggle defaults to the mock path",
               "`{flag}` defaults to `{default}`{source} at {path}:{line}, which sends the handler to `{name}`; "
-              "default to the real path"),
+              "default to the real path",
+              help="An environment or config flag named like MOCK, USE_MOCK, STUB, FAKE or DRY_RUN selects a mock "
+                   "path, and its default (or the target's environment) selects it: the deployed function takes the "
+                   "mock path unless someone remembers to set the flag. Default to the real path."),
     CheckSpec("DV306", "No TODO/FIXME markers in reachable code",
-              "`{marker}` in `{name}` ({path}:{line}), reached via {call_path}: {text}"),
+              "`{marker}` in `{name}` ({path}:{line}), reached via {call_path}: {text}",
+              help="A TODO, FIXME, XXX or HACK comment inside a function the handler reaches: unfinished work on the "
+                   "production path. A warning: it does not fail the gate."),
     CheckSpec("DV307", "No real implementation is left unconnected",
-              "handler reaches `{stub}`; `{orphan}` ({lines} lines, {path}) is never called: wire it in"),
+              "handler reaches `{stub}`; `{orphan}` ({lines} lines, {path}) is never called: wire it in",
+              help="A large first-party function or module (scan.orphan_min_lines, default 60) is never reached while "
+                   "a stub is: the real implementation exists and nothing calls it. Wire it in."),
     CheckSpec("DV308", "Each handler reaches the functions it must",
-              "handler `{handler}` never reaches `{required}`; nearest reachable: `{nearest}`"),
+              "handler `{handler}` never reaches `{required}`; nearest reachable: `{nearest}`",
+              help="The target lists functions each handler must reach (scan.must_reach); one is never reached. The "
+                   "message names the nearest function the handler does reach."),
     CheckSpec("DV309", "Every suppression gives a reason",
-              "suppression of {rule} at {path}:{line} has no reason=\"...\"; say why it is safe"),
+              "suppression of {rule} at {path}:{line} has no reason=\"...\"; say why it is safe",
+              help="An inline `# deployverify: allow DV3nn` suppression gives no reason=\"...\": it suppresses nothing "
+                   "until it says why the finding is safe."),
     # DV4xx: secrets, database, seed
     CheckSpec("DV401", "Every declared secret can be read",
               "secret `{secret}` cannot be read: {reason}; {fix}"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from deployverify.gate.stubscan.findings import ScanFinding
 from deployverify.gate.stubscan.scan import HandlerSpec, ScanReport, ScanSettings, scan
-from deployverify.gate.stubscan.stubs import ScanFinding
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

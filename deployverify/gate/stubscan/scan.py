@@ -25,10 +25,13 @@ from deployverify.core.handler import parse_handler
 from deployverify.core.results import Finding, Severity
 from deployverify.core.run_ids import cache_dir
 from deployverify.gate.probe.imports import BundleIndex
-from deployverify.gate.stubscan.callgraph import CallGraph, Program, Resolver, SourceModule, handler_roots
-from deployverify.gate.stubscan.stubs import HandlerScan, RuleContext, ScanFinding, run_rules
+from deployverify.gate.stubscan.collector import CallGraph, handler_roots
+from deployverify.gate.stubscan.findings import ScanFinding
+from deployverify.gate.stubscan.program import Program, SourceModule
+from deployverify.gate.stubscan.resolver import Resolver
+from deployverify.gate.stubscan.rule_context import HandlerScan, RuleContext
+from deployverify.gate.stubscan.rules import run_rules
 from deployverify.gate.stubscan.suppress import allowed_by, inline_allows, read_baseline
-from deployverify.gate.stubscan.toggles import ToggleEvaluator
 from deployverify.target.model import Allow, Target
 from deployverify.target.model import Scan as ScanModel
 
@@ -305,9 +308,7 @@ def _analyse(sources: Sequence[SourceModule], specs: Sequence[HandlerSpec], sett
     notes: list[str] = []
     for spec in specs:
         handler = parse_handler(spec.handler)
-        resolver = Resolver(program)
-        evaluator = ToggleEvaluator(resolver, spec.environment)
-        resolver.folder = evaluator.fold
+        resolver = Resolver(program, spec.environment)
         graph = CallGraph(program, resolver)
         roots = handler_roots(program, resolver, handler.import_name, handler.function)
         if not roots:
@@ -318,8 +319,8 @@ def _analyse(sources: Sequence[SourceModule], specs: Sequence[HandlerSpec], sett
                          "statically; only the module's import-time code was followed")
         for root in roots:
             graph.add_root(root)
-        graph.run(evaluator)
-        scans.append(HandlerScan(spec.handler, graph, evaluator, spec.must_reach))
+        graph.run()
+        scans.append(HandlerScan(spec.handler, graph, spec.must_reach))
         summaries.append(HandlerSummary(spec.handler, len(roots) > 1, len(graph.reached_functions())))
     context = RuleContext(program, scans, orphan_min_lines=settings.orphan_min_lines)
     raw = run_rules(context)

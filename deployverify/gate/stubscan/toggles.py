@@ -15,10 +15,11 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from deployverify.gate.stubscan.callgraph import ClassV, InstV, ModV, Resolver
-from deployverify.gate.stubscan.symbols import Binding, FuncInfo, Scope
+from deployverify.gate.stubscan.program import Program
+from deployverify.gate.stubscan.symbols import Binding, ClassInfo, FuncInfo, Scope
+from deployverify.gate.stubscan.values import ClassValue, FunctionValue, InstanceValue, ModuleValue, Values
 
 _TOGGLE_WORDS = frozenset({"mock", "mocks", "mocked", "mocking", "stub", "stubs", "stubbed", "fake", "fakes", "faked",
                            "dummy", "dryrun", "noop", "simulate", "simulated", "simulation", "placeholder"})
@@ -72,10 +73,21 @@ class Fold:
 Result = tuple[Any, tuple[FlagRead, ...]]
 
 
+class ExpressionValues(Protocol):
+    """What folding needs from the resolver (which owns the evaluator): the values an expression may denote, a
+    class's method resolution order, and the program's modules."""
+
+    program: Program
+
+    def eval(self, expr: ast.expr, scope: Scope) -> Values: ...
+
+    def mro(self, cls: ClassInfo) -> tuple[ClassInfo, ...]: ...
+
+
 class ToggleEvaluator:
     """Folds `if` tests that read mock toggles; remembers each fold so DV305 can quote the flag."""
 
-    def __init__(self, resolver: Resolver, environment: Mapping[str, str]) -> None:
+    def __init__(self, resolver: ExpressionValues, environment: Mapping[str, str]) -> None:
         self.resolver = resolver
         self.environment = dict(environment)
         self.folds: dict[int, Fold] = {}
@@ -182,15 +194,15 @@ class ToggleEvaluator:
 
     def _attribute(self, expr: ast.Attribute, scope: Scope) -> Result:
         for value in self.resolver.eval(expr.value, scope):
-            if isinstance(value, ModV):
+            if isinstance(value, ModuleValue):
                 module = self.resolver.program.module(value.name)
                 if module is not None:
                     return self._name(expr.attr, Scope(module))
-            if isinstance(value, InstV | ClassV):
+            if isinstance(value, InstanceValue | ClassValue):
                 return self._class_default(value.cls, expr.attr)
         return UNKNOWN, ()
 
-    def _class_default(self, cls: Any, attr: str) -> Result:
+    def _class_default(self, cls: ClassInfo, attr: str) -> Result:
         for klass in self.resolver.mro(cls):
             bindings = klass.class_attrs.get(attr)
             if not bindings:
@@ -313,9 +325,9 @@ class ToggleEvaluator:
     def _helper(self, call: ast.Call, scope: Scope, params: Mapping[str, Any]) -> Result:
         """A first-party helper like `env_flag("USE_MOCK", True)` whose body is one `return`: evaluate it inline."""
         for value in self.resolver.eval(call.func, scope):
-            fn = getattr(value, "fn", None)
-            if not isinstance(fn, FuncInfo):
+            if not isinstance(value, FunctionValue):
                 continue
+            fn = value.fn
             body = [s for s in fn.node.body if not _is_docstring(s)]
             if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
                 continue

@@ -1,0 +1,366 @@
+"""The call graph: from a handler's roots, walk the code it reaches and record who reaches what.
+
+The collector visits each reached node (function, class, module) once: calls, references to functions and classes
+(callbacks count as reached), imports (a module's top-level code runs), properties, and virtual calls, which reach
+every override in the classes the reached code instantiates, including classes instantiated later in the walk.
+An `if` whose test folds to a constant because it reads a mock toggle (toggles.py) is a ToggleSite: only the
+branch the deployed function takes is walked. How expressions become values is resolver.py's business.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from deployverify.gate.stubscan.program import Program
+from deployverify.gate.stubscan.resolver import Resolver
+from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node, Scope, resolve_relative
+from deployverify.gate.stubscan.values import (
+    ClassValue,
+    ContainerMethodValue,
+    ContainerValue,
+    FunctionValue,
+    InstanceValue,
+    Value,
+    VirtualMethodValue,
+)
+
+_CTOR_METHODS = ("__new__", "__init__", "__post_init__")
+
+
+@dataclass(frozen=True)
+class ToggleSite:
+    """An `if` (or `x if c else y`) whose test folded to a constant because it reads a mock toggle."""
+
+    node: Node
+    scope: Scope
+    test: ast.expr
+    taken: bool
+    branch: tuple[ast.stmt, ...] | ast.expr
+    line: int
+
+
+@dataclass
+class CallGraph:
+    program: Program
+    resolver: Resolver
+    parent: dict[Node, Node | None] = field(default_factory=dict)
+    edges: dict[Node, set[Node]] = field(default_factory=dict)
+    instantiated: set[ClassInfo] = field(default_factory=set)
+    toggles: list[ToggleSite] = field(default_factory=list)
+    roots: list[Node] = field(default_factory=list)
+    _virtual: list[tuple[Node, ClassInfo, str, FuncInfo | None]] = field(default_factory=list)
+    _queue: deque[Node] = field(default_factory=deque)
+
+    def reached(self, node: Node) -> bool:
+        return node in self.parent
+
+    def call_path(self, node: Node) -> tuple[str, ...]:
+        path: list[str] = []
+        current: Node | None = node
+        seen: set[int] = set()
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            path.append(current.display)
+            current = self.parent.get(current)
+        return tuple(reversed(path))
+
+    def reached_functions(self) -> list[FuncInfo]:
+        return [n for n in self.parent if isinstance(n, FuncInfo)]
+
+    def reached_classes(self) -> list[ClassInfo]:
+        return [n for n in self.parent if isinstance(n, ClassInfo)]
+
+    def reached_modules(self) -> set[str]:
+        names: set[str] = set()
+        for node in self.parent:
+            names.add(node.name if isinstance(node, ModuleSymbols) else node.module.name)
+        return names
+
+    # -- building
+
+    def add_root(self, node: Node) -> None:
+        if node not in self.parent:
+            self.parent[node] = None
+            self.roots.append(node)
+            self._queue.append(node)
+
+    def add_edge(self, caller: Node, target: Node, via: FuncInfo | None = None) -> None:
+        self.edges.setdefault(caller, set()).add(target)
+        if target in self.parent:
+            return
+        self.parent[target] = via if via is not None and via is not caller and via in self.parent else caller
+        self._queue.append(target)
+        if isinstance(target, ClassInfo):
+            self._instantiate(target)
+
+    def dispatch_targets(self, base: ClassInfo, attr: str) -> list[FuncInfo]:
+        """Where a virtual call of `attr` on "a `base` or a subclass" lands among the classes reached so far."""
+        return list(self.resolver.virtual_targets(base, attr, (base, *self.instantiated)))
+
+    def add_virtual(self, caller: Node, cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
+        # Remembered, so a subclass instantiated later in the walk adds its override (see _instantiate).
+        self._virtual.append((caller, cls, attr, via))
+        for method in self.dispatch_targets(cls, attr):
+            self.add_edge(caller, method, via)
+
+    def _instantiate(self, cls: ClassInfo) -> None:
+        if cls in self.instantiated:
+            return
+        self.instantiated.add(cls)
+        for caller, base, attr, via in list(self._virtual):
+            for method in self.resolver.virtual_targets(base, attr, (cls,)):
+                self.add_edge(caller, method, via)
+
+    def run(self) -> None:
+        while self._queue:
+            node = self._queue.popleft()
+            _Collector(self, node).collect()
+
+
+class _Collector:
+    """Finds the edges out of one node: calls, references to functions and classes, imports, properties."""
+
+    def __init__(self, graph: CallGraph, node: Node,
+                 emit: Callable[[Node, FuncInfo | None], None] | None = None,
+                 emit_virtual: Callable[[ClassInfo, str, FuncInfo | None], None] | None = None) -> None:
+        self.graph = graph
+        self.resolver = graph.resolver
+        self.node = node
+        self._emit = emit
+        self._emit_virtual = emit_virtual
+        if isinstance(node, FuncInfo):
+            self.scope = Scope(node.module, node)
+            self.base_ref = True
+        elif isinstance(node, ClassInfo):
+            self.scope = Scope(node.module, node.outer)
+            self.base_ref = False
+        else:
+            self.scope = Scope(node)
+            self.base_ref = False
+
+    # -- output
+
+    def edge(self, target: Node, via: FuncInfo | None = None) -> None:
+        if self._emit is not None:
+            self._emit(target, via)
+        else:
+            self.graph.add_edge(self.node, target, via)
+
+    def virtual(self, cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
+        if self._emit_virtual is not None:
+            self._emit_virtual(cls, attr, via)
+        else:
+            self.graph.add_virtual(self.node, cls, attr, via)
+
+    # -- walking
+
+    def collect(self) -> None:
+        node = self.node
+        if isinstance(node, FuncInfo):
+            self.statements(node.node.body)
+        elif isinstance(node, ClassInfo):
+            for name in _CTOR_METHODS:
+                method = self.resolver.method(node, name)
+                if method is not None:
+                    self.edge(method)
+        else:
+            self.statements(node.tree.body)
+
+    def statements(self, body: Iterable[ast.stmt]) -> None:
+        for stmt in body:
+            self.statement(stmt)
+
+    def statement(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in stmt.decorator_list:
+                self.expr(decorator, ref=False)
+            for default in (*stmt.args.defaults, *(d for d in stmt.args.kw_defaults if d is not None)):
+                self.expr(default, ref=False)
+            return
+        if isinstance(stmt, ast.ClassDef):
+            for part in (*stmt.decorator_list, *stmt.bases):
+                self.expr(part, ref=False)
+            if not isinstance(self.node, FuncInfo):
+                self.statements(s for s in stmt.body if not isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef))
+            return
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            self.imports(stmt)
+            return
+        if isinstance(stmt, ast.If):
+            taken = self.fold(stmt.test)
+            if taken is not None:
+                branch = stmt.body if taken else stmt.orelse
+                self.graph.toggles.append(ToggleSite(self.node, self.scope, stmt.test, taken, tuple(branch),
+                                                     stmt.lineno))
+                self.statements(branch)
+                return
+        if isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self.expr(stmt.value, ref=self.base_ref)
+            return
+        self.children(stmt, ref=self.base_ref)
+
+    def children(self, node: ast.AST, ref: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                self.statement(child)
+            elif isinstance(child, ast.expr):
+                self.expr(child, ref=ref)
+            elif isinstance(child, ast.ExceptHandler):
+                if child.type is not None:
+                    self.expr(child.type, ref=False)
+                self.statements(child.body)
+            elif isinstance(child, ast.expr_context | ast.boolop | ast.operator | ast.unaryop | ast.cmpop):
+                continue
+            else:
+                self.children(child, ref)
+
+    def fold(self, test: ast.expr) -> bool | None:
+        return self.resolver.toggles.fold(test, self.scope)
+
+    def imports(self, stmt: ast.Import | ast.ImportFrom) -> None:
+        program = self.graph.program
+        names: list[str] = []
+        if isinstance(stmt, ast.Import):
+            names = [alias.name for alias in stmt.names]
+        else:
+            module = self.scope.module
+            base = resolve_relative(module.package, stmt.level, stmt.module)
+            names = [base, *(f"{base}.{alias.name}" for alias in stmt.names if alias.name != "*")]
+        for name in names:
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):
+                candidate = ".".join(parts[:depth])
+                if candidate in program.sources:
+                    symbols = program.module(candidate)
+                    if symbols is not None and symbols is not self.scope.module:
+                        self.edge(symbols)
+
+    def expr(self, expr: ast.expr, ref: bool) -> None:
+        if isinstance(expr, ast.Call):
+            self.call(expr)
+        elif isinstance(expr, ast.Name):
+            if ref and isinstance(expr.ctx, ast.Load):
+                self.references(self.resolver.eval(expr, self.scope))
+        elif isinstance(expr, ast.Attribute):
+            if isinstance(expr.ctx, ast.Load):
+                if ref:
+                    self.references(self.resolver.eval(expr, self.scope))
+                for prop in self.resolver.properties_hit(expr, self.scope):
+                    self.edge(prop)
+            self.receiver(expr.value)
+        elif isinstance(expr, ast.IfExp):
+            taken = self.fold(expr.test)
+            if taken is None:
+                self.children(expr, ref)
+            else:
+                branch = expr.body if taken else expr.orelse
+                self.graph.toggles.append(ToggleSite(self.node, self.scope, expr.test, taken, branch, expr.lineno))
+                self.expr(branch, ref)
+        elif isinstance(expr, ast.Lambda):
+            self.expr(expr.body, ref=True)
+        else:
+            self.children(expr, ref)
+
+    def receiver(self, expr: ast.expr) -> None:
+        """The object a method is looked up on: calls inside it count; a function used as one is reached."""
+        if isinstance(expr, ast.Name):
+            self.references(v for v in self.resolver.eval(expr, self.scope) if isinstance(v, FunctionValue))
+        else:
+            self.expr(expr, ref=False)
+
+    def call(self, call: ast.Call) -> None:
+        func = call.func
+        # The receiver first: in `get_processor().process()` the factory is reached before the method, so the
+        # method's call path can run through the factory that made its instance.
+        if isinstance(func, ast.Attribute):
+            for prop in self.resolver.properties_hit(func, self.scope):
+                self.edge(prop)
+            self.receiver(func.value)
+        elif not isinstance(func, ast.Name):
+            self.expr(func, ref=False)
+        for value in self.resolver.eval(call.func, self.scope):
+            self.callee(value)
+        type_check = isinstance(func, ast.Name) and func.id in ("isinstance", "issubclass")
+        for index, arg in enumerate(call.args):
+            self.expr(arg, ref=not (type_check and index == 1))
+        for keyword in call.keywords:
+            self.expr(keyword.value, ref=True)
+
+    def callee(self, value: Value) -> None:
+        if isinstance(value, FunctionValue):
+            self.edge(value.fn, value.origin)
+        elif isinstance(value, ClassValue):
+            self.edge(value.cls)
+        elif isinstance(value, InstanceValue):
+            method = self.resolver.method(value.cls, "__call__")
+            if method is not None:
+                self.edge(method, value.origin)
+        elif isinstance(value, VirtualMethodValue):
+            self.virtual(value.cls, value.attr, value.origin)
+        elif isinstance(value, ContainerValue | ContainerMethodValue):
+            for item in value.items:
+                self.callee(item)
+
+    def references(self, values: Iterable[Value]) -> None:
+        for value in values:
+            if isinstance(value, FunctionValue | ClassValue | VirtualMethodValue):
+                self.callee(value)
+            elif isinstance(value, ContainerValue | ContainerMethodValue):
+                self.references(value.items)
+
+
+def branch_targets(graph: CallGraph, site: ToggleSite) -> set[Node]:
+    """The nodes the taken branch of a toggle calls directly (virtual calls resolved as the graph resolved them)."""
+    found: set[Node] = set()
+
+    def emit(target: Node, via: FuncInfo | None) -> None:
+        found.add(target)
+
+    def emit_virtual(cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
+        found.update(graph.dispatch_targets(cls, attr))
+
+    collector = _Collector(graph, site.node, emit=emit, emit_virtual=emit_virtual)
+    collector.scope = site.scope
+    if isinstance(site.branch, tuple):
+        collector.statements(site.branch)
+    else:
+        collector.expr(site.branch, ref=True)
+    return found
+
+
+def reachable_from(graph: CallGraph, start: Iterable[Node]) -> list[Node]:
+    """Every node reachable from `start` along the graph's edges, breadth first."""
+    seen: dict[Node, None] = {}
+    queue = deque(start)
+    while queue:
+        node = queue.popleft()
+        if node in seen:
+            continue
+        seen[node] = None
+        queue.extend(graph.edges.get(node, ()))
+    return list(seen)
+
+
+def handler_roots(program: Program, resolver: Resolver, module_name: str, function: str) -> list[Node]:
+    """The handler's module (its import runs at cold start) and what the handler name denotes in it."""
+    module = program.module(module_name)
+    if module is None:
+        return []
+    roots: list[Node] = []
+    for value in resolver.module_attr(module_name, function):
+        if isinstance(value, FunctionValue):
+            roots.append(value.fn)
+        elif isinstance(value, InstanceValue):
+            call = resolver.method(value.cls, "__call__")
+            if call is not None:
+                roots.append(call)
+    roots.append(module)
+    return roots
+
+
+def name_of(node: Node) -> str:
+    return node.name if isinstance(node, ModuleSymbols) else node.dotted
