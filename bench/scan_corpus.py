@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: fixtures/
 
 from deployverify.core.results import Severity
-from deployverify.gate.stubscan.scan import HandlerSpec, ScanReport, ScanSettings, scan
+from deployverify.gate.stubscan.scan import HandlerSpec, ScanSettings, scan
+from deployverify.gate.stubscan.scan_report import ScanReport
 from fixtures.scan_corpus import CorpusCase, load_cases
 
 

@@ -9,7 +9,7 @@ from deployverify.gate.native import native
 from deployverify.gate.probe import SandboxUnavailable, Selection, select_sandbox
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome, cached_probe
-from deployverify.gate.stubscan.scan import ScanReport
+from deployverify.gate.stubscan.scan_report import ScanReport
 from deployverify.run_context import RunContext
 from deployverify.target import Target
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from deployverify.core import check as dv
 from deployverify.core.check import check
-from deployverify.gate.stubscan.scan import ScanReport
+from deployverify.gate.stubscan.scan_report import ScanReport
 from deployverify.target import Target
 
 

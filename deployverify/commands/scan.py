@@ -22,7 +22,8 @@ from pathlib import Path
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.redact import redact
 from deployverify.core.results import Finding, Severity
-from deployverify.gate.stubscan.scan import HandlerSpec, ScanReport, ScanSettings, handler_specs, scan
+from deployverify.gate.stubscan.scan import HandlerSpec, ScanSettings, handler_specs, scan
+from deployverify.gate.stubscan.scan_report import ScanReport
 from deployverify.target import Target, load_target
 
 

@@ -6,7 +6,8 @@ import textwrap
 from pathlib import Path
 
 from deployverify.gate.stubscan.findings import ScanFinding
-from deployverify.gate.stubscan.scan import HandlerSpec, ScanReport, ScanSettings, scan
+from deployverify.gate.stubscan.scan import HandlerSpec, ScanSettings, scan
+from deployverify.gate.stubscan.scan_report import ScanReport
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

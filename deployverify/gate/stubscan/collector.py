@@ -14,9 +14,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from deployverify.gate.stubscan.bindings import Scope, resolve_relative
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.resolver import Resolver
-from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node, Scope, resolve_relative
+from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node
 from deployverify.gate.stubscan.values import (
     ClassValue,
     ContainerMethodValue,

@@ -27,8 +27,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Iterator, Mapping
 
+from deployverify.gate.stubscan.bindings import Binding, Scope
 from deployverify.gate.stubscan.program import Program
-from deployverify.gate.stubscan.symbols import Binding, ClassInfo, FuncInfo, Scope
+from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
 from deployverify.gate.stubscan.toggles import ToggleEvaluator
 from deployverify.gate.stubscan.values import (
     EMPTY,

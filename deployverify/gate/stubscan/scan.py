@@ -22,7 +22,6 @@ from typing import Any
 
 from deployverify.core.errors import BundleError, DeployVerifyError, HandlerError
 from deployverify.core.handler import parse_handler
-from deployverify.core.results import Finding, Severity
 from deployverify.core.run_ids import cache_dir
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.stubscan.collector import CallGraph, handler_roots
@@ -31,6 +30,8 @@ from deployverify.gate.stubscan.program import Program, SourceModule
 from deployverify.gate.stubscan.resolver import Resolver
 from deployverify.gate.stubscan.rule_context import HandlerScan, RuleContext
 from deployverify.gate.stubscan.rules import run_rules
+from deployverify.gate.stubscan.scan_report import HandlerSummary, ScanReport
+from deployverify.gate.stubscan.source_twins import display_paths
 from deployverify.gate.stubscan.suppress import allowed_by, inline_allows, read_baseline
 from deployverify.target.model import Allow, Target
 from deployverify.target.model import Scan as ScanModel
@@ -63,64 +64,6 @@ class ScanSettings:
         allow = [(a.rule, a.path, a.name, a.reason) for a in self.allow]
         return json.dumps([sorted((k, list(v)) for k, v in self.must_reach.items()), allow, self.orphan_min_lines,
                            list(self.exclude)])
-
-
-@dataclass
-class HandlerSummary:
-    handler: str
-    resolved: bool
-    functions_reached: int
-
-
-@dataclass
-class ScanReport:
-    findings: list[ScanFinding]
-    suppressed: list[tuple[ScanFinding, str]] = field(default_factory=list)
-    handlers: list[HandlerSummary] = field(default_factory=list)
-    roots: tuple[Path, ...] = ()
-    first_party_files: int = 0
-    files_parsed: int = 0
-    cached: bool = False
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    display_paths: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def errors(self) -> list[ScanFinding]:
-        return [f for f in self.findings if f.severity is Severity.ERROR]
-
-    def display(self, finding: ScanFinding) -> str:
-        return self.display_paths.get(finding.path, finding.path)
-
-    def results(self, rule: str | None = None) -> list[Finding]:
-        """Findings as the report carries them (`results.Finding`), paths mapped back to the source tree."""
-        return [f.to_finding(self.display(f)) for f in self.findings if rule is None or f.rule == rule]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "findings": [_finding_json(f) for f in self.findings],
-            "suppressed": [{**_finding_json(f), "reason": why} for f, why in self.suppressed],
-            "handlers": [vars(h) for h in self.handlers],
-            "first_party_files": self.first_party_files, "files_parsed": self.files_parsed, "notes": self.notes,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], roots: tuple[Path, ...]) -> ScanReport:
-        return cls(findings=[_finding_from_json(f) for f in data["findings"]],
-                   suppressed=[(_finding_from_json(f), f["reason"]) for f in data["suppressed"]],
-                   handlers=[HandlerSummary(**h) for h in data["handlers"]], roots=roots,
-                   first_party_files=data["first_party_files"], files_parsed=data["files_parsed"],
-                   notes=list(data["notes"]), cached=True)
-
-
-def _finding_json(f: ScanFinding) -> dict[str, Any]:
-    return {"rule": f.rule, "path": f.path, "line": f.line, "message": f.message, "severity": f.severity.value,
-            "call_path": list(f.call_path), "subject": f.subject, "file": str(f.file) if f.file else None}
-
-
-def _finding_from_json(d: dict[str, Any]) -> ScanFinding:
-    return ScanFinding(d["rule"], d["path"], int(d["line"]), d["message"], Severity(d["severity"]),
-                       tuple(d["call_path"]), d["subject"], Path(d["file"]) if d.get("file") else None)
 
 
 # ---- inputs ----------------------------------------------------------------------------------------------------
@@ -257,7 +200,7 @@ def scan(target_or_roots: Target | Path | str | Sequence[Path | str],
         except (ValueError, KeyError, TypeError):
             report = None
         if report is not None:
-            report.display_paths = _display_paths(report, roots, source_roots)
+            report.display_paths = display_paths(report, roots, source_roots)
             report.seconds = time.perf_counter() - started
             return report
 
@@ -268,7 +211,7 @@ def scan(target_or_roots: Target | Path | str | Sequence[Path | str],
         temporary = result_file.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(report.to_json()), encoding="utf-8")
         temporary.replace(result_file)
-    report.display_paths = _display_paths(report, roots, source_roots)
+    report.display_paths = display_paths(report, roots, source_roots)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -358,86 +301,6 @@ def _suppress(raw: Iterable[ScanFinding], program: Program, settings: ScanSettin
             suppressed.append((finding, reason))
     return kept, suppressed
 
-
-def _display_paths(report: ScanReport, roots: Sequence[Path], source_roots: Sequence[Path]) -> dict[str, str]:
-    """Scan-relative paths mapped to the repository file with the same bytes, relative to the working folder.
-
-    Annotations and SARIF point at source files; a bundle is a copy of them under different folders.
-    """
-    mapped: dict[str, str] = {}
-    relatives = {f.path: f.file for f in [*report.findings, *(f for f, _ in report.suppressed)]}
-    for relative, file in relatives.items():
-        if file is None or not file.exists():
-            continue
-        found = _source_twin(file, relative, roots, source_roots)
-        mapped[relative] = _relative_to_cwd(found or file)
-    return mapped
-
-
-def _source_twin(file: Path, relative: str, roots: Sequence[Path], source_roots: Sequence[Path]) -> Path | None:
-    try:
-        content = file.read_bytes()
-    except OSError:
-        return None
-    resolved_roots = {r.resolve() for r in roots}
-    for source_root in source_roots:
-        if source_root.resolve() in resolved_roots:
-            continue
-        direct = source_root / relative
-        if direct.is_file() and direct.resolve() != file.resolve() and direct.read_bytes() == content:
-            return direct
-        found = _search_twin(source_root, file, relative, content)
-        if found is not None:
-            return found
-    return None
-
-
-_TWIN_SKIP = {".git", "build", ".aws-sam", "node_modules", "site-packages", "__pycache__", ".venv", "venv", ".tox",
-              "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-_TWIN_BUDGET = 20000  # folder entries looked at per file, so a huge repository cannot stall the report
-
-
-def _search_twin(source_root: Path, file: Path, relative: str, content: bytes) -> Path | None:
-    """A file under source_root ending with the same relative path (or the same name) and holding the same bytes."""
-    name = relative.rsplit("/", 1)[-1]
-    best: Path | None = None
-    best_depth = -1
-    seen = 0
-    for folder, dirs, names in os.walk(source_root):
-        dirs[:] = sorted(d for d in dirs if d not in _TWIN_SKIP and not d.endswith((".dist-info", ".egg-info")))
-        seen += len(dirs) + len(names)
-        if seen > _TWIN_BUDGET:
-            break
-        if name not in names:
-            continue
-        candidate = Path(folder) / name
-        if candidate.resolve() == file.resolve():
-            continue
-        try:
-            if candidate.read_bytes() != content:
-                continue
-        except OSError:
-            continue
-        shared = _common_suffix(candidate.relative_to(source_root).as_posix(), relative)
-        if shared > best_depth:
-            best, best_depth = candidate, shared
-    return best
-
-
-def _common_suffix(a: str, b: str) -> int:
-    count = 0
-    for x, y in zip(reversed(a.split("/")), reversed(b.split("/")), strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
-
-
-def _relative_to_cwd(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def scan_target(target: Target, bundle: Path | None = None, **options: Any) -> ScanReport:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from deployverify.gate.stubscan.bindings import Binding, Scope
 from deployverify.gate.stubscan.program import Program
-from deployverify.gate.stubscan.symbols import Binding, ClassInfo, FuncInfo, Scope
+from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
 from deployverify.gate.stubscan.values import ClassValue, FunctionValue, InstanceValue, ModuleValue, Values
 
 _TOGGLE_WORDS = frozenset({"mock", "mocks", "mocked", "mocking", "stub", "stubs", "stubbed", "fake", "fakes", "faked",

@@ -1,0 +1,194 @@
+"""How names get their values, read from the syntax tree: a binding records how a name is bound (a def, a class, an
+import, an assignment, a loop variable, a parameter), not the value itself. The resolver evaluates bindings lazily
+and only for names that reached code actually uses; a function's locals and a class's `self.x` attributes are
+read on first use for the same reason.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # the definitions hold their bindings; bindings only point back at them
+    from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols
+
+BindingKind = Literal["func", "class", "module", "from", "expr", "iter", "param", "with", "unknown"]
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(frozen=True, eq=False)
+class Binding:
+    kind: BindingKind
+    scope: Scope
+    node: ast.AST | None = None  # the value expression, the param's ast.arg, the def or class
+    target: str = ""  # module for "module"/"from"
+    name: str = ""  # imported name for "from"
+    func: FuncInfo | None = None
+    cls: ClassInfo | None = None
+    index: int = 0  # positional index of a parameter
+
+
+@dataclass(frozen=True, eq=False)
+class Scope:
+    module: ModuleSymbols
+    func: FuncInfo | None = None
+
+
+def resolve_relative(package: str, level: int, module: str | None) -> str:
+    if not level:
+        return module or ""
+    parts = package.split(".") if package else []
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    base = ".".join(parts)
+    return f"{base}.{module}" if module and base else (module or base)
+
+
+
+def instance_attributes(method: FuncInfo, attrs: dict[str, list[Binding]]) -> None:
+    params = method.params()
+    if not params or method.is_static:
+        return
+    receiver = params[0].arg
+    scope = Scope(method.module, method)
+    for node in _walk_function_body(method.node):
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+            if value is None and _is_attr_of(node.target, receiver):
+                assert isinstance(node.target, ast.Attribute)
+                attrs.setdefault(node.target.attr, []).append(
+                    Binding("param", scope, node=node.annotation))
+                continue
+        for target in targets:
+            if value is not None and _is_attr_of(target, receiver):
+                assert isinstance(target, ast.Attribute)
+                attrs.setdefault(target.attr, []).append(Binding("expr", scope, node=value))
+
+
+def _is_attr_of(target: ast.expr, receiver: str) -> bool:
+    return isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == receiver
+
+
+def flatten(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements of a block, including those nested in if/try/with/for/while (same scope), not in defs."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While):
+            yield from flatten(stmt.body)
+            yield from flatten(stmt.orelse)
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            yield from flatten(stmt.body)
+        elif isinstance(stmt, ast.Try | ast.TryStar):
+            yield from flatten(stmt.body)
+            for handler in stmt.handlers:
+                yield from flatten(handler.body)
+            yield from flatten(stmt.orelse)
+            yield from flatten(stmt.finalbody)
+        elif isinstance(stmt, ast.Match):
+            for case in stmt.cases:
+                yield from flatten(case.body)
+
+
+def _walk_function_body(node: FunctionNode) -> Iterator[ast.AST]:
+    """Every node of a function's own body; nested defs, classes and lambdas are yielded but not entered."""
+    stack: list[ast.AST] = list(reversed(node.body))
+    while stack:
+        current = stack.pop()
+        yield current
+        if not isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            stack.extend(reversed(list(ast.iter_child_nodes(current))))
+
+
+def _bind_target(bindings: dict[str, list[Binding]], target: ast.expr, value: ast.expr | None, scope: Scope,
+                 kind: BindingKind = "expr") -> None:
+    if isinstance(target, ast.Name):
+        if value is None:
+            bindings.setdefault(target.id, []).append(Binding("unknown", scope))
+        else:
+            bindings.setdefault(target.id, []).append(Binding(kind, scope, node=value))
+    elif isinstance(target, ast.Tuple | ast.List):
+        elements = value.elts if isinstance(value, ast.Tuple | ast.List) and kind == "expr" else None
+        for index, element in enumerate(target.elts):
+            element_value = elements[index] if elements is not None and index < len(elements) else None
+            if isinstance(element, ast.Starred):
+                element = element.value
+                element_value = None
+            if kind == "iter" and value is not None:
+                _bind_target(bindings, element, value, scope, "iter")
+            else:
+                _bind_target(bindings, element, element_value, scope)
+
+
+def collect_bindings(body: list[ast.stmt], scope: Scope, *, class_body: bool = False) -> dict[str, list[Binding]]:
+    bindings: dict[str, list[Binding]] = {}
+    module = scope.module
+    declared_global: set[str] = set()
+    statements: Iterator[ast.AST]
+    if scope.func is not None and not class_body:
+        statements = _walk_function_body(scope.func.node)
+    else:
+        statements = iter(flatten(body))
+    for stmt in statements:
+        if isinstance(stmt, ast.Global | ast.Nonlocal):
+            declared_global.update(stmt.names)
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            info = module.defined_functions.get(id(stmt))
+            if info is not None:
+                bindings.setdefault(stmt.name, []).append(Binding("func", scope, node=stmt, func=info))
+        elif isinstance(stmt, ast.ClassDef):
+            klass = module.defined_classes.get(id(stmt))
+            if klass is not None:
+                bindings.setdefault(stmt.name, []).append(Binding("class", scope, node=stmt, cls=klass))
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    bindings.setdefault(alias.asname, []).append(Binding("module", scope, target=alias.name))
+                else:
+                    top = alias.name.split(".")[0]
+                    bindings.setdefault(top, []).append(Binding("module", scope, target=top))
+        elif isinstance(stmt, ast.ImportFrom):
+            source = resolve_relative(module.package, stmt.level, stmt.module)
+            for alias in stmt.names:
+                if alias.name == "*":
+                    continue
+                bindings.setdefault(alias.asname or alias.name, []).append(
+                    Binding("from", scope, target=source, name=alias.name))
+        elif isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                _bind_target(bindings, target, stmt.value, scope)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                _bind_target(bindings, stmt.target, stmt.value, scope)
+            elif isinstance(stmt.target, ast.Name):
+                bindings.setdefault(stmt.target.id, []).append(Binding("param", scope, node=stmt.annotation))
+        elif isinstance(stmt, ast.NamedExpr):
+            _bind_target(bindings, stmt.target, stmt.value, scope)
+        elif isinstance(stmt, ast.For | ast.AsyncFor):
+            _bind_target(bindings, stmt.target, stmt.iter, scope, "iter")
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            for item in stmt.items:
+                if item.optional_vars is not None:
+                    _bind_target(bindings, item.optional_vars, item.context_expr, scope, "with")
+        elif isinstance(stmt, ast.comprehension):
+            _bind_target(bindings, stmt.target, stmt.iter, scope, "iter")
+        elif isinstance(stmt, ast.ExceptHandler) and stmt.name:
+            bindings.setdefault(stmt.name, []).append(Binding("unknown", scope))
+    for name in declared_global:
+        bindings.pop(name, None)
+    return bindings
+
+
+
+
+def function_locals(func: FuncInfo) -> dict[str, list[Binding]]:
+    scope = Scope(func.module, func)
+    bindings = collect_bindings(func.node.body, scope)
+    for index, param in enumerate(func.params()):
+        bindings.setdefault(param.arg, []).insert(0, Binding("param", scope, node=param, func=func, index=index))
+    return bindings
