@@ -45,3 +45,12 @@ def test_docs_checks_md_is_generated_from_code() -> None:
     committed = (ROOT / "docs" / "checks.md").read_text(encoding="utf-8")
     assert committed == checks_markdown(), (
         "docs/checks.md is stale: python -m deployverify.commands.docs > docs/checks.md")
+
+
+def test_every_stub_scan_id_has_a_rule_and_its_help_text() -> None:
+    # SARIF describes each DV3xx rule to code scanning with this help; without it, it would fall back to the title.
+    from deployverify.gate.stubscan.rules import RULES
+
+    stub_scan = [spec for spec in _TABLE if spec.id.startswith("DV3")]
+    assert list(RULES) == [spec.id for spec in stub_scan]
+    assert [spec.id for spec in stub_scan if not spec.help or spec.help == spec.title] == []

@@ -45,6 +45,8 @@ class ToggleSite:
 
 @dataclass
 class CallGraph:
+    """One handler's reached nodes: `parent` gives each its first caller (call paths are the shortest), `edges` all."""
+
     program: Program
     resolver: Resolver
     parent: dict[Node, Node | None] = field(default_factory=dict)
