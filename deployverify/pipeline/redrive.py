@@ -16,6 +16,7 @@ invisible to the look, so it is sent again; the worker's per-document status mak
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,10 +85,8 @@ def _receive(sqs: Any, url: str, hold_s: int, count: int = 10) -> list[dict[str,
 
 def _release(sqs: Any, url: str, handles: list[str]) -> None:
     for handle in handles:
-        try:
+        with contextlib.suppress(ClientError):  # its hold already ran out: it is visible anyway
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-        except ClientError:
-            pass  # its hold already ran out: it is visible anyway
 
 
 def show(sqs: Any, url: str, limit: int = 100) -> list[Parked]:
