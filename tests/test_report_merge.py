@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from deployverify.reports.render import CONDITIONAL_RENDERERS, RENDERERS, write_reports
 
 from deployverify.cli import main
 from deployverify.core.results import Finding, Result, RunReport, Status, merge_result
-from deployverify.reports.render import CONDITIONAL_RENDERERS, RENDERERS, write_reports
 
 FUNCTIONS = ("ingest", "classify", "notify")
 
