@@ -7,6 +7,7 @@ Results are built where a check runs (an xdist worker or the only process) and t
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from deployverify.core import check as dv
-from deployverify.core import progress, redact, registry
+from deployverify.core import history, progress, redact, registry
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.results import Result, RunReport, Severity, Status, merge_result
 from deployverify.core.run_ids import new_run_id, now_iso
@@ -238,6 +239,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from deployverify.reports.render import write_reports
 
     run = collector.run()
+    try:
+        run.history = history.record(run, collector.info.target.history)
+    except Exception as exc:
+        print(f"deployverify: run history not written to {collector.info.target.history}: "
+              f"{type(exc).__name__}: {redact.redact(str(exc))}", file=sys.stderr)
     paths = write_reports(run, collector.info.report_dir)
     session.config.stash[_WRITTEN] = (run, paths)
 

@@ -99,6 +99,8 @@ class RunReport:
     started_at: str
     finished_at: str = ""
     checks: list[Result] = field(default_factory=list)
+    # Earlier runs plus this one (core/history.py), for the HTML trend; not part of report.json's contract.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
