@@ -48,8 +48,11 @@ def append(location: str, line: dict[str, Any], s3: Callable[[], Any] | None = N
         return
     path = Path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+    with open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        torn = handle.tell() > 0 and (handle.seek(-1, os.SEEK_END), handle.read(1))[1] != b"\n"
+        # A run killed mid-line left no newline: start on a fresh line so this run's line is not glued onto it.
+        handle.write((b"\n" if torn else b"") + json.dumps(line, separators=(",", ":")).encode() + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
 
