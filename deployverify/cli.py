@@ -25,7 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("scan", "stub scan (DV301-DV309) of a target, a source folder or the deployed code; SARIF with --sarif"),
     "baseline": ("baseline", "accept the stub scan's current findings: later scans report only new ones"),
     "local": ("local", "the target's AWS on this machine (moto, Postgres, worker in a Lambda image): up|down|..."),
-    "demo": ("demo", "local up -> gate -> smoke -> report on the example worker; no AWS account needed"),
+    "demo": ("demo", "local up -> gate -> smoke -> canary -> report on the example worker; no AWS account needed"),
+    "dlq": ("dlq", "the dead-letter queue: show parked messages, or redrive them to the trigger queue exactly once"),
+    "report": ("report", "report merge OUT DIR...: one report from the report folders of sharded runs"),
 }
 
 

@@ -7,6 +7,7 @@ Results are built where a check runs (an xdist worker or the only process) and t
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -15,9 +16,9 @@ from typing import Any
 import pytest
 
 from deployverify.core import check as dv
-from deployverify.core import progress, redact, registry
+from deployverify.core import history, progress, redact, registry
 from deployverify.core.errors import DeployVerifyError
-from deployverify.core.results import Result, RunReport, Severity, Status
+from deployverify.core.results import Result, RunReport, Severity, Status, merge_result
 from deployverify.core.run_ids import new_run_id, now_iso
 from deployverify.run_context import MODES, RunContext
 from deployverify.target import Target, load_target, target_from_bundle
@@ -193,8 +194,6 @@ def build_result(check_id: str, phases: list[tuple[str, str, Any]], recorder: dv
 class Collector:
     """On the controller: one Result per check id, parametrised items merged, worst status wins."""
 
-    _RANK = {Status.ERROR: 3, Status.FAIL: 2, Status.PASS: 1, Status.SKIP: 0}
-
     def __init__(self, info: RunContext) -> None:
         self.info = info
         self.results: dict[str, Result] = {}
@@ -204,14 +203,7 @@ class Collector:
         if have is None:
             self.results[result.id] = result
             return
-        if self._RANK[result.status] > self._RANK[have.status]:
-            have.status, have.message = result.status, result.message
-        elif result.message and result.status is have.status and result.status in (Status.FAIL, Status.ERROR) \
-                and result.message not in have.message:  # parametrised items often fail alike
-            have.message = f"{have.message}; {result.message}"
-        have.duration_s += result.duration_s
-        have.evidence.extend(result.evidence)
-        have.findings.extend(result.findings)
+        merge_result(have, result)
 
     def run(self) -> RunReport:
         target = self.info.target
@@ -247,6 +239,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from deployverify.reports.render import write_reports
 
     run = collector.run()
+    try:
+        run.history = history.record(run, collector.info.target.history)
+    except Exception as exc:
+        print(f"deployverify: run history not written to {collector.info.target.history}: "
+              f"{type(exc).__name__}: {redact.redact(str(exc))}", file=sys.stderr)
     paths = write_reports(run, collector.info.report_dir)
     session.config.stash[_WRITTEN] = (run, paths)
 

@@ -1,11 +1,47 @@
-"""report.html: one self-contained page (inline CSS, no scripts from elsewhere), evidence shown per check."""
+"""report.html: one self-contained page a person reads (inline CSS and SVG, no scripts, nothing fetched).
+
+Failures come first: bands with a failing check before the others, and inside a band failing checks before skipped
+and passed ones. Each check's evidence shows fixture documents' trips as timelines (reports/timeline.py); the run
+history, when the target keeps one, is drawn as a trend (reports/trend.py) with the checks that flipped since the
+previous run.
+"""
 
 from __future__ import annotations
 
-from deployverify.reports.templating import environment
+from typing import Any
 
+from deployverify.reports.templating import environment
+from deployverify.reports.timeline import trips
+from deployverify.reports.trend import trend_svg
+
+from deployverify.core.history import flips
+from deployverify.core.registry import BANDS
 from deployverify.core.results import RunReport
+
+# Worst first: the order a person triages in.
+STATUS_ORDER = {"error": 0, "fail": 1, "skip": 2, "pass": 3}
+
+
+def _band(check_id: str) -> str:
+    return BANDS.get(check_id[2:3], "other")
+
+
+def band_groups(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for check in checks:
+        groups.setdefault(check["id"][2:3], []).append({**check, "trips": trips(check["evidence"])})
+    ordered = []
+    for key, members in groups.items():
+        members.sort(key=lambda c: (STATUS_ORDER.get(c["status"], 0), c["id"]))
+        ordered.append({"key": key, "name": _band(members[0]["id"]), "checks": members,
+                        "worst": members[0]["status"],
+                        "counts": {s: sum(1 for c in members if c["status"] == s) for s in STATUS_ORDER}})
+    ordered.sort(key=lambda g: (STATUS_ORDER.get(g["worst"], 0), g["key"]))
+    return ordered
 
 
 def render_html(run: RunReport) -> str:
-    return environment().get_template("report.html.j2").render(run=run.to_dict(), counts=run.counts())
+    data = run.to_dict()
+    return environment().get_template("report.html.j2").render(
+        run=data, counts=run.counts(), bands=band_groups(data["checks"]), trend=trend_svg(run.history),
+        history=run.history, flipped=flips(run.history))

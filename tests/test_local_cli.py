@@ -32,7 +32,7 @@ def test_status_and_env_say_when_no_stack_is_up(tmp_path: Path, monkeypatch: pyt
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_demo_runs_gate_and_smoke_with_no_aws_account(tmp_path: Path) -> None:
+def test_demo_runs_gate_smoke_and_canary_with_no_aws_account(tmp_path: Path) -> None:
     require_docker()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DV_"))}
     env.update(DV_CACHE_DIR=str(tmp_path / "cache"), DV_IMAGE=TEST_IMAGE, DV_LOCAL_MOTO_PORT=str(procs.free_port()),
@@ -45,6 +45,10 @@ def test_demo_runs_gate_and_smoke_with_no_aws_account(tmp_path: Path) -> None:
     statuses = {check["id"]: check["status"] for check in report["checks"]}
     assert {statuses.get(i) for i in ("DV101", "DV211", "DV401", "DV410", "DV420", "DV501", "DV502", "DV510",
                                       "DV521", "DV603")} == {"pass"}
+    assert report["mode"] == "canary"
+    for mode in ("gate", "smoke", "canary"):  # the three moments, each with its own report folder
+        assert (tmp_path / "out" / mode / "report.json").exists(), mode
+        assert f" {mode}\n" in done.stderr
     assert "local stack removed" in done.stderr
     assert not (tmp_path / "cache" / "local" / "state.json").exists()
     stack_id = hashlib.sha256(str((tmp_path / "cache" / "local").resolve()).encode()).hexdigest()[:10]

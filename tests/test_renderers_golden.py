@@ -39,7 +39,20 @@ def fixed_run() -> RunReport:
                    "not applicable: no deployed function"),
             Result("DV211", "The handler imports and resolves in the Lambda image", Status.ERROR, 1.0,
                    "check crashed in call: RuntimeError: boom", ["Traceback (most recent call last):\n  ..."]),
-        ])
+            Result("DV501", "A real document goes through the pipeline", Status.PASS, 8.0, "", [
+                "document 42 (invoice.pdf): status `processed` after 6.5s\n"
+                "2026-02-03T04:00:01.000+00:00 uploaded s3://docs/deployverify/run/invoice.pdf\n"
+                "2026-02-03T04:00:01.250+00:00 message sent: 5e1f\n"
+                "2026-02-03T04:00:02.000+00:00 invocation start\n"
+                "2026-02-03T04:00:07.000+00:00 row status processing -> processed\n"
+                "2026-02-03T04:00:07.500+00:00 invocation end"]),
+        ],
+        history=[
+            {"run_id": f"dv-2026020{n}040000-aaaaaa", "mode": "smoke", "status": status, "duration_s": duration,
+             "started_at": f"2026-02-0{n}T04:00:00+00:00", "checks": checks}
+            for n, status, duration, checks in (
+                (1, "pass", 60.0, {"DV101": "pass", "DV220": "pass", "DV501": "pass"}),
+                (2, "fail", 90.5, {"DV101": "pass", "DV220": "fail", "DV501": "pass", "DV104": "skip"}))])
 
 
 @pytest.mark.parametrize("kind", sorted(RENDERERS))

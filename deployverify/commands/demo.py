@@ -1,19 +1,19 @@
 """`deployverify demo`: the whole job on the example worker, on this machine, with no AWS account.
 
-local up (moto, Postgres, the worker in a Lambda image) -> gate -> smoke against the local stack -> one report that
-holds both suites' checks. The stack is taken down at the end unless it was already up or `--keep` is given.
+The product's three moments in a row: local up (moto, Postgres, the worker in a Lambda image) -> gate -> smoke ->
+canary against the local stack -> one report that holds every suite's checks (`report merge` of the three).
+The stack is taken down at the end unless it was already up or `--keep` is given.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from deployverify.core.errors import DeployVerifyError
-from deployverify.core.run_ids import new_run_id, now_iso
+from deployverify.core.run_ids import new_run_id
 from deployverify.target import load_target
 
 DEFAULT_CONFIG = "examples/docworker/deployverify.yaml"
@@ -66,13 +66,12 @@ def run(args: argparse.Namespace) -> int:
     run_id = new_run_id()
     report_dir = Path(args.report_dir or Path("reports") / "out" / run_id)
     was_up = stack.read_state() is not None
-    started = now_iso()
     codes: dict[str, int] = {}
     try:
-        _say(f"1/4 local stack for {config} (no AWS account: moto on loopback, dummy keys)")
+        _say(f"1/5 local stack for {config} (no AWS account: moto on loopback, dummy keys)")
         stack.up(target, image=image)
         stack.apply_environment()
-        for step, mode in (("2/4", "gate"), ("3/4", "smoke")):
+        for step, mode in (("2/5", "gate"), ("3/5", "smoke"), ("4/5", "canary")):
             _say(f"{step} {mode}")
             argv = [mode, "-c", config, "--run-id", f"{run_id}-{mode}", "--report-dir", str(report_dir / mode)]
             if image:
@@ -84,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         if not was_up and not args.keep:
             stack.down(say=lambda _: None)
             _say("local stack removed (pass --keep to leave it running)")
-    _say("4/4 report")
-    merged = merge_reports(run_id, target.name, started, [report_dir / "gate", report_dir / "smoke"], report_dir)
+    _say("5/5 report")
+    merged = merge_reports(run_id, [report_dir / mode for mode in ("gate", "smoke", "canary")], report_dir)
     if merged is None:
         _say(f"no report was written; see the output above (suite exit codes: {codes})")
         return 2
@@ -93,18 +92,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
-def merge_reports(run_id: str, target: str, started: str, folders: list[Path], out: Path) -> Path | None:
-    """One report holding every check the suites ran (mode smoke: the post-deploy view, gate checks included)."""
-    from deployverify.core.results import Result, RunReport
+def merge_reports(run_id: str, folders: list[Path], out: Path) -> Path | None:
+    """One report holding every check the suites ran, in the latest moment's mode (canary)."""
+    from deployverify.core.report_merge import merge_folders
     from deployverify.reports.render import write_reports
 
-    checks: list[Result] = []
-    for folder in folders:
-        path = folder / "report.json"
-        if path.exists():
-            checks += [Result.from_dict(c) for c in json.loads(path.read_text(encoding="utf-8"))["checks"]]
-    if not checks:
+    written = [folder for folder in folders if (folder / "report.json").exists()]
+    if not written:
         return None
-    run = RunReport(run_id=run_id, target=target, mode="smoke", started_at=started, finished_at=now_iso(),
-                    checks=checks)
-    return write_reports(run, out)["html"]
+    return write_reports(merge_folders(written, run_id), out)["html"]

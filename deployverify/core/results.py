@@ -99,6 +99,8 @@ class RunReport:
     started_at: str
     finished_at: str = ""
     checks: list[Result] = field(default_factory=list)
+    # Earlier runs plus this one (core/history.py), for the HTML trend; not part of report.json's contract.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
@@ -112,6 +114,11 @@ class RunReport:
     def counts(self) -> dict[str, int]:
         return {s.value: sum(1 for r in self.checks if r.status is s) for s in Status}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunReport:
+        return cls(run_id=data["run_id"], target=data["target"], mode=data["mode"], started_at=data["started_at"],
+                   finished_at=data.get("finished_at", ""), checks=[Result.from_dict(c) for c in data["checks"]])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -122,3 +129,21 @@ class RunReport:
             "status": self.status.value,
             "checks": [r.to_dict() for r in sorted(self.checks, key=lambda r: r.id)],
         }
+
+
+_RANK = {Status.ERROR: 3, Status.FAIL: 2, Status.PASS: 1, Status.SKIP: 0}
+
+
+def merge_result(have: Result, result: Result) -> None:
+    """Fold another result of the same check id into `have`: the worst status wins, evidence and findings add up.
+
+    Used for a check's parametrised items (one per function or document) and for the shards of a split run.
+    """
+    if _RANK[result.status] > _RANK[have.status]:
+        have.status, have.message = result.status, result.message
+    elif result.message and result.status is have.status and result.status in (Status.FAIL, Status.ERROR) \
+            and result.message not in have.message:  # parametrised items often fail alike
+        have.message = f"{have.message}; {result.message}"
+    have.duration_s += result.duration_s
+    have.evidence.extend(result.evidence)
+    have.findings.extend(result.findings)

@@ -141,6 +141,7 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
         logs=model.Logs(group=logs.get("group"), markers=tuple(logs.get("markers", ())),
                         max_duration_ms=logs.get("max_duration_ms")),
         dlq=raw["dlq"]["queue"] if "dlq" in raw else None,
+        history=_history(base, raw.get("history")),
         canary=model.Canary(window_min=canary.get("window_min", 60),
                             max_queue_age_s=canary.get("max_queue_age_s", 900)),
         local=model.Local(template=_existing(doc, base, local.get("template"), ("local", "template")),
@@ -148,6 +149,13 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
                           database_url=local.get("database_url"), secret_values=dict(local.get("secret_values", {})),
                           moto_port=local.get("moto_port", 5055)),
     )
+
+
+def _history(base: Path, value: str | None) -> str | None:
+    """An S3 prefix as written; a file path resolved against the target file's folder."""
+    if value is None or value.startswith("s3://"):
+        return value
+    return str(base / value)
 
 
 def _existing(doc: LocatedDocument, base: Path, value: str | None, path: Path_) -> Path | None:

@@ -68,6 +68,13 @@ def require_tool(command: str, what: str) -> None:
         _unavailable(f"{what} is not installed (`{command}` is not on PATH)")
 
 
+def require_program(path: str, what: str) -> None:
+    """A program at a fixed path (say, one a dev extra installs next to the interpreter, off PATH)."""
+    __tracebackhide__ = True
+    if not os.access(path, os.X_OK):
+        _unavailable(f"{what} is not installed (no {path})")
+
+
 def require_bwrap() -> None:
     __tracebackhide__ = True
     if shutil.which("bwrap") is None:
