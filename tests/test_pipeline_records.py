@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from deployverify.core.run_store import RunStore
-from deployverify.pipeline import verdicts
-from deployverify.pipeline.records import (DocumentOutcome, InvocationEvidence, LogsCollected, Pushed, RowWaited,
-                                           Timings, outcome_from_json, outcome_to_json)
+from deployverify.pipeline import records, verdicts
+from deployverify.pipeline.records import DocumentOutcome, InvocationEvidence, LogsCollected, Pushed, RowWaited, Timings
 from deployverify.pipeline.schedule import DocumentTrips, SharedSmokeRun, read_outcomes
 from deployverify.run_context import RunContext
 from deployverify.target.model import Bundle, Document, Expectation, Function, Pipeline, Target
@@ -51,8 +50,8 @@ MOCK_INCIDENT = DocumentOutcome(
 
 @pytest.mark.parametrize("outcome", [PROCESSED, NEVER_SENT, MOCK_INCIDENT], ids=["processed", "never-sent", "mock"])
 def test_an_outcome_survives_the_json_round_trip(outcome: DocumentOutcome) -> None:
-    text = json.dumps(outcome_to_json(outcome), sort_keys=True)
-    rebuilt = outcome_from_json(json.loads(text))
+    text = json.dumps(records.outcome_to_json(outcome), sort_keys=True)
+    rebuilt = records.outcome_from_json(json.loads(text))
 
     assert rebuilt == outcome
     assert isinstance(rebuilt.logs.invocations, tuple)
@@ -65,7 +64,7 @@ def test_an_outcome_survives_the_json_round_trip(outcome: DocumentOutcome) -> No
 def test_an_outcome_read_back_from_the_run_store_equals_the_one_written(tmp_path: Path) -> None:
     store = RunStore("dv-run-records", tmp_path)
     for outcome in (PROCESSED, NEVER_SENT, MOCK_INCIDENT):
-        store.write(f"doc-{outcome.key}", outcome_to_json(outcome))
+        store.write(f"doc-{outcome.key}", records.outcome_to_json(outcome))
     store.write("dlq-before", {"count": 0})  # not a document: not read as one
 
     assert sorted(read_outcomes(store), key=lambda o: o.key) == [PROCESSED, NEVER_SENT, MOCK_INCIDENT]
@@ -107,6 +106,7 @@ def test_each_document_travels_once_per_run_and_every_process_reads_the_same_out
     seen = [first.outcome("a.pdf#2"), second.outcome("a.pdf#2"), second.outcome("b.pdf"), first.outcome("b.pdf")]
 
     assert travelled == ["a.pdf#2", "b.pdf"]
-    assert seen[0] == seen[1] and seen[2] == seen[3]
+    assert seen[0] == seen[1]
+    assert seen[2] == seen[3]
     assert (seen[0].key, seen[2].file) == ("a.pdf#2", "/f/b.pdf")
     assert [o.key for o in first.shared.outcomes()] == ["a.pdf#2", "b.pdf"]
