@@ -88,7 +88,7 @@ class Context:
         return log_group(self.target)
 
 
-def describe(exc: BaseException) -> str:
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return redact.redact(f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".strip())
@@ -147,7 +147,7 @@ def push(ctx: Context, document: Document) -> Pushed:
         made = replace(made, object_key=object_key)
         return replace(made, message_id=_send_trigger(ctx, document_id, object_key))
     except PUSH_ERRORS as exc:
-        return replace(made, error=describe(exc))
+        return replace(made, error=_describe(exc))
     except BaseException:
         remove_document(ctx, made)  # interrupted half way: only this frame knows what was made
         raise
@@ -252,7 +252,7 @@ def _queue_depth(ctx: Context, url: str | None) -> str | None:
     try:
         return str(dlq.depth(ctx.clients.sqs, url))
     except (ClientError, BotoCoreError) as exc:
-        return f"unknown ({describe(exc)})"
+        return f"unknown ({_describe(exc)})"
 
 
 def collect_logs(ctx: Context, pushed: Pushed, waited: RowWaited) -> LogsCollected:
@@ -277,7 +277,7 @@ def collect_logs(ctx: Context, pushed: Pushed, waited: RowWaited) -> LogsCollect
         result = wait_for(f"the REPORT line of document {document_id}'s invocation in {group}", timeout, poll,
                           first_delay_s=0.1, max_delay_s=ROW_POLL_MAX_S, announce=timeout > 0)
     except (ClientError, BotoCoreError) as exc:
-        return LogsCollected(group=group, error=describe(exc))
+        return LogsCollected(group=group, error=_describe(exc))
     view = result.last
     if view is None:
         return LogsCollected(group=group, error=f"log group `{group}` does not exist")
@@ -313,7 +313,7 @@ def remove_document(ctx: Context, pushed: Pushed) -> str | None:
         try:
             ctx.clients.s3.delete_object(Bucket=ctx.pipeline.bucket, Key=pushed.object_key)
         except (ClientError, BotoCoreError) as exc:
-            problems.append(f"s3://{ctx.pipeline.bucket}/{pushed.object_key}: {describe(exc)}")
+            problems.append(f"s3://{ctx.pipeline.bucket}/{pushed.object_key}: {_describe(exc)}")
     return "; ".join(problems) or None
 
 
