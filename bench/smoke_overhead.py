@@ -38,10 +38,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import yaml
+
+from deployverify.core.run_store import RunStore
+from deployverify.pipeline.records import DocumentOutcome
+from deployverify.pipeline.schedule import read_outcomes
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "docworker"
@@ -67,9 +70,9 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=1800, check=False)
 
 
-def outcomes(cache: Path, run_id: str) -> list[dict[str, Any]]:
-    folder = cache / "runs" / run_id
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("doc-*.json"))]
+def outcomes(cache: Path, run_id: str) -> list[DocumentOutcome]:
+    """Every document's outcome of the run, as the smoke run's processes shared them."""
+    return read_outcomes(RunStore(run_id, cache / "runs"))
 
 
 def environments(cache: Path, request_ids: set[str]) -> int:
@@ -87,14 +90,14 @@ def measure(env: dict[str, str], target: Path, cache: Path, run_id: str, *extra:
     if done.returncode != 0:
         raise SystemExit(f"smoke {run_id} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
     found = outcomes(cache, run_id)
-    worker = [sum(i["duration_ms"] or 0 for i in o["invocations"]) / 1000 for o in found]
-    doc = [o["timings"]["total_s"] for o in found]
-    starts = [o["pushed_ms"] / 1000 - o["timings"]["push_s"] for o in found]
+    worker = [(o.worker_ms() or 0) / 1000 for o in found]
+    doc = [o.timings.total_s or 0.0 for o in found]
+    starts = [(o.pushed.pushed_ms or 0) / 1000 - (o.timings.push_s or 0.0) for o in found]
     ends = [s + t for s, t in zip(starts, doc, strict=True)]
     phase = max(ends) - min(starts)
-    invocations = [i for o in found for i in o["invocations"]]
-    return {"documents": len(found), "environments": environments(cache, {i["request_id"] for i in invocations}),
-            "cold_starts": sum(i.get("init_ms") is not None for i in invocations),
+    invocations = [i for o in found for i in o.logs.invocations]
+    return {"documents": len(found), "environments": environments(cache, {i.request_id for i in invocations}),
+            "cold_starts": sum(i.init_ms is not None for i in invocations),
             "worker_s": statistics.mean(worker), "doc_s": statistics.mean(doc),
             "worker_total_s": sum(worker), "overlap": sum(doc) / phase if phase else 0.0,
             "overhead_s": statistics.mean(d - w for d, w in zip(doc, worker, strict=True)),

@@ -107,9 +107,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+def run_context(config: pytest.Config) -> RunContext | None:
+    """The run's context, for suite hooks that run before fixtures exist (pytest_generate_tests); None without a
+    target. Fixtures take `dv_run` instead."""
+    return config.stash.get(RUN_KEY, None)
+
+
 @pytest.fixture(scope="session")
 def dv_run(request: pytest.FixtureRequest) -> RunContext:
-    info = request.config.stash.get(RUN_KEY, None)
+    info = run_context(request.config)
     if info is None:
         pytest.skip("no deployverify target: pass --dv-target FILE or --dv-bundle DIR --dv-handler M.F")
     return info

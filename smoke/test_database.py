@@ -9,8 +9,7 @@ from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.results import Finding, Severity
-from deployverify.pipeline import db
-from deployverify.pipeline import documents as pipeline
+from deployverify.pipeline import db, rows
 from deployverify.target import Target
 
 
@@ -39,7 +38,7 @@ def test_status_table(target: Target, database: Connection) -> None:
     columns = db.table_columns(database, table)
     if columns is None:
         dv.fail(registry.message("DV411", table=table, missing="the table itself (no such table)"))
-    missing = [c for c in pipeline.required_columns(target.pipeline) if c not in columns]
+    missing = [c for c in rows.required_columns(target.pipeline) if c not in columns]
     if missing:
         dv.fail(registry.message("DV411", table=table, missing=", ".join(f"`{c}`" for c in missing)))
     dv.evidence(f"`{table}` columns: {', '.join(sorted(columns))}")

@@ -10,7 +10,7 @@ from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.pipeline import dlq
-from deployverify.pipeline import documents as pipeline
+from deployverify.pipeline.records import DocumentOutcome
 from deployverify.target import Target
 
 
@@ -27,7 +27,7 @@ def test_dlq_empty_before(target: Target, dlq_before: dict[str, Any]) -> None:
 
 @check("DV521")
 def test_dlq_empty_after(target: Target, aws: Any, dlq_before: dict[str, Any],
-                         all_documents: list[pipeline.Outcome]) -> None:
+                         all_documents: list[DocumentOutcome]) -> None:
     """After every document's trip has ended (this check waits for the other processes' documents too), the DLQ
     still holds no message; any there are sampled as evidence."""
     if "error" in dlq_before:

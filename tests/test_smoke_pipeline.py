@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.pipeline import dlq, logs, seed
-from deployverify.pipeline import documents as pipeline
+from deployverify.pipeline import cleanup, dlq, logs, rows, seed, trip, verdicts
+from deployverify.pipeline.records import DocumentOutcome
 from deployverify.target import Target, load_target
 from tests.support import smoke_env
 from tests.support.smoke_env import Resources, ScriptedWorker
@@ -32,153 +32,153 @@ def target(resources: Resources, tmp_path: Path) -> Target:
 
 
 @pytest.fixture
-def context(target: Target, resources: Resources) -> Iterator[pipeline.Context]:
+def context(target: Target, resources: Resources) -> Iterator[trip.Context]:
     conn = resources.database.connect()
     assert target.seed is not None
     assert target.pipeline is not None
     user = seed.run_seed(conn, target.seed, RUN)
-    clients = pipeline.Clients(s3=resources.client("s3"), sqs=resources.client("sqs"),
+    clients = trip.Clients(s3=resources.client("s3"), sqs=resources.client("sqs"),
                                lambda_=resources.client("lambda"), logs=resources.client("logs"))
-    yield pipeline.Context(target=target, pipeline=replace(target.pipeline, timeout_s=15), run_id=RUN,
+    yield trip.Context(target=target, pipeline=replace(target.pipeline, timeout_s=15), run_id=RUN,
                            clients=clients, conn=conn, user_id=user.id,
-                           layout=pipeline.row_layout(conn, target.pipeline, user.table),
+                           layout=rows.row_layout(conn, target.pipeline, user.table),
                            queue_url=resources.queue_url, dlq_url=resources.dlq_url)
     seed.remove_run_rows(conn, target.seed, RUN)
     conn.close()
 
 
 @pytest.fixture
-def ctx(context: pipeline.Context) -> pipeline.Context:
+def ctx(context: trip.Context) -> trip.Context:
     return context
 
 
-def run(ctx: pipeline.Context, resources: Resources, behaviour: smoke_env.Behaviour,
-        index: int = 0) -> pipeline.Outcome:
-    key = pipeline.document_keys(ctx.pipeline)[index]
+def run(ctx: trip.Context, resources: Resources, behaviour: smoke_env.Behaviour,
+        index: int = 0) -> DocumentOutcome:
+    key = rows.document_keys(ctx.pipeline)[index]
     with ScriptedWorker(resources, behaviour):
-        return pipeline.run_document(ctx, key, ctx.pipeline.documents[index])
+        return trip.run_document(ctx, key, ctx.pipeline.documents[index])
 
 
-def rows_of_run(context: pipeline.Context) -> int:
+def rows_of_run(context: trip.Context) -> int:
     with context.conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM documents WHERE run_id = %s", (RUN,))
         return int(cur.fetchone()[0])
 
 
-def objects_of_run(context: pipeline.Context) -> list[str]:
+def objects_of_run(context: trip.Context) -> list[str]:
     listed = context.clients.s3.list_objects_v2(Bucket=context.pipeline.bucket, Prefix=f"deployverify/{RUN}/")
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
-def test_a_correct_worker_gives_a_real_result_and_leaves_nothing(ctx: pipeline.Context, resources: Resources) -> None:
+def test_a_correct_worker_gives_a_real_result_and_leaves_nothing(ctx: trip.Context, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.correct)
 
     assert outcome.reached, outcome
-    assert pipeline.result_problems(outcome, ctx.pipeline.documents[0].expect) == []
-    assert outcome.invocations
-    assert outcome.invocations[0].duration_ms == 120.0
-    assert any(f"Processing document {outcome.document_id}" in line for line in outcome.invocations[0].lines)
+    assert verdicts.result_problems(outcome, ctx.pipeline.documents[0].expect) == []
+    assert outcome.logs.invocations
+    assert outcome.logs.invocations[0].duration_ms == 120.0
+    assert any(f"Processing document {outcome.document_id}" in line for line in outcome.logs.invocations[0].lines)
     assert outcome.consumed
     assert (rows_of_run(ctx), objects_of_run(ctx)) == (0, [])
-    assert RUN in (outcome.object_key or "")
+    assert RUN in (outcome.pushed.object_key or "")
 
 
-def test_the_trigger_is_a_fifo_message_with_group_and_dedup_id(ctx: pipeline.Context) -> None:
-    outcome = pipeline.Outcome(key="k", file=str(ctx.pipeline.documents[0].file), expected_status="processed")
+def test_the_trigger_is_a_fifo_message_with_group_and_dedup_id(ctx: trip.Context) -> None:
+    pushed = trip.push(ctx, ctx.pipeline.documents[0])
     try:
-        pipeline.push(ctx, ctx.pipeline.documents[0], outcome)
+        assert pushed.error is None
         message = ctx.clients.sqs.receive_message(QueueUrl=ctx.queue_url, AttributeNames=["All"],
                                                   MessageAttributeNames=["All"])["Messages"][0]
     finally:
-        pipeline.remove_document(ctx, outcome)
-    assert json.loads(message["Body"]) == {"document_id": outcome.document_id, "run_id": RUN}
-    assert message["Attributes"]["MessageGroupId"] == f"{RUN}-{outcome.document_id}"
-    assert message["Attributes"]["MessageDeduplicationId"] == f"{RUN}-{outcome.document_id}"
-    assert message["MessageAttributes"][pipeline.RUN_METADATA]["StringValue"] == RUN
+        assert trip.remove_document(ctx, pushed) is None
+    assert json.loads(message["Body"]) == {"document_id": pushed.document_id, "run_id": RUN}
+    assert message["Attributes"]["MessageGroupId"] == f"{RUN}-{pushed.document_id}"
+    assert message["Attributes"]["MessageDeduplicationId"] == f"{RUN}-{pushed.document_id}"
+    assert message["MessageAttributes"][trip.RUN_METADATA]["StringValue"] == RUN
 
 
-def test_the_mock_incident_never_moves_the_row(ctx: pipeline.Context, resources: Resources) -> None:
+def test_the_mock_incident_never_moves_the_row(ctx: trip.Context, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.mock)
 
     assert not outcome.reached
-    assert outcome.status == "uploaded"
-    assert not outcome.timed_out  # stopped as soon as the clean invocation ended with the row untouched
-    assert "ended without error, but the row is still `uploaded`" in (outcome.stopped or "")
+    assert outcome.row.status == "uploaded"
+    assert not outcome.row.timed_out  # stopped as soon as the clean invocation ended with the row untouched
+    assert "ended without error, but the row is still `uploaded`" in (outcome.row.stopped or "")
     assert outcome.consumed  # SQS deleted the message: nothing is left to sweep
-    assert pipeline.unfinished_message_ids([outcome]) == []
+    assert verdicts.unfinished_message_ids([outcome]) == []
 
 
-def test_a_processed_row_without_results_is_the_mock_signature(ctx: pipeline.Context, resources: Resources) -> None:
+def test_a_processed_row_without_results_is_the_mock_signature(ctx: trip.Context, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.empty_processed)
 
     assert outcome.reached
-    assert pipeline.result_problems(outcome, ctx.pipeline.documents[0].expect) == [
+    assert verdicts.result_problems(outcome, ctx.pipeline.documents[0].expect) == [
         "is `processed` with no classification and no extracted fields"]
 
 
-def test_wrong_fields_and_low_confidence_are_quoted(ctx: pipeline.Context, resources: Resources) -> None:
+def test_wrong_fields_and_low_confidence_are_quoted(ctx: trip.Context, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.wrong_field)
 
-    problems = pipeline.result_problems(outcome, ctx.pipeline.documents[0].expect)
+    problems = verdicts.result_problems(outcome, ctx.pipeline.documents[0].expect)
     assert "has confidence 0.40, below 0.9" in problems
     assert "has `name` = `Somebody Else`, expected `Dr. Jane Real`" in problems
 
 
-def test_an_import_error_stops_the_wait_and_names_the_error(ctx: pipeline.Context, resources: Resources) -> None:
+def test_an_import_error_stops_the_wait_and_names_the_error(ctx: trip.Context, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.import_error)
 
     assert not outcome.reached
-    assert outcome.stopped == ("the worker cannot load its handler: Runtime.ImportModuleError: Unable to import "
+    assert outcome.row.stopped == ("the worker cannot load its handler: Runtime.ImportModuleError: Unable to import "
                                "module 'process_document_lambda': No module named 'worker_tasks'")
-    assert outcome.init_errors[0].startswith("Runtime.ImportModuleError")
-    assert outcome.message_id in pipeline.unfinished_message_ids([outcome])
+    assert outcome.logs.init_errors[0].startswith("Runtime.ImportModuleError")
+    assert outcome.pushed.message_id in verdicts.unfinished_message_ids([outcome])
 
 
-def test_without_a_worker_the_timeout_reports_status_and_queue_depths(ctx: pipeline.Context) -> None:
+def test_without_a_worker_the_timeout_reports_status_and_queue_depths(ctx: trip.Context) -> None:
     short = replace(ctx, pipeline=replace(ctx.pipeline, timeout_s=1.5))
     document = short.pipeline.documents[0]
-    outcome = pipeline.run_document(short, "cme", document)
+    outcome = trip.run_document(short, "cme", document)
 
-    assert outcome.timed_out
-    assert outcome.status == "uploaded"
-    assert outcome.queue_depth == "1 visible"
-    assert outcome.dlq_depth == "0 visible"
-    assert "nothing consumed the trigger" in pipeline.not_reached_fix(outcome)
+    assert outcome.row.timed_out
+    assert outcome.row.status == "uploaded"
+    assert outcome.row.queue_depth == "1 visible"
+    assert outcome.row.dlq_depth == "0 visible"
+    assert "nothing consumed the trigger" in verdicts.not_reached_fix(outcome)
     sweep = dlq.remove_run_messages(short.clients.sqs, [short.queue_url or ""], RUN,
-                                    pipeline.unfinished_message_ids([outcome]))
-    assert sweep.deleted == [outcome.message_id]
+                                    verdicts.unfinished_message_ids([outcome]))
+    assert sweep.deleted == [outcome.pushed.message_id]
     assert sweep.unreached == []
 
 
-def test_a_crashing_worker_dead_letters_the_message_and_the_sweep_finds_it(ctx: pipeline.Context,
+def test_a_crashing_worker_dead_letters_the_message_and_the_sweep_finds_it(ctx: trip.Context,
                                                                            resources: Resources) -> None:
     with ScriptedWorker(resources, smoke_env.crash):
-        outcome = pipeline.run_document(ctx, "cme", ctx.pipeline.documents[0])
-        assert not outcome.timed_out
-        assert outcome.stopped == ("every delivery failed and SQS moved the trigger to the DLQ; the worker logged "
+        outcome = trip.run_document(ctx, "cme", ctx.pipeline.documents[0])
+        assert not outcome.row.timed_out
+        assert outcome.row.stopped == ("every delivery failed and SQS moved the trigger to the DLQ; the worker logged "
                                    f"`OperationalError: connection failed [document {outcome.document_id}]`")
-        assert f"OperationalError: connection failed [document {outcome.document_id}]" in outcome.problems
+        assert f"OperationalError: connection failed [document {outcome.document_id}]" in outcome.logs.problems
         foreign = ctx.clients.sqs.send_message(QueueUrl=resources.dlq_url, MessageBody='{"document_id": 1}',
                                                MessageGroupId="other", MessageDeduplicationId="other")["MessageId"]
         sweep = dlq.remove_run_messages(ctx.clients.sqs, [resources.queue_url, resources.dlq_url], RUN,
-                                        pipeline.unfinished_message_ids([outcome]), timeout_s=20)
-    assert outcome.message_id in sweep.deleted
+                                        verdicts.unfinished_message_ids([outcome]), timeout_s=20)
+    assert outcome.pushed.message_id in sweep.deleted
     left = dlq.sample(ctx.clients.sqs, resources.dlq_url)
     assert [m.message_id for m in left] == [foreign]
 
 
-def test_a_slow_invocation_is_reported_with_its_duration(ctx: pipeline.Context, resources: Resources) -> None:
+def test_a_slow_invocation_is_reported_with_its_duration(ctx: trip.Context, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.slow)
-    assert [i.duration_ms for i in outcome.invocations] == [75000.0]
+    assert [i.duration_ms for i in outcome.logs.invocations] == [75000.0]
 
 
-def test_run_objects_are_removed_by_prefix_only(ctx: pipeline.Context) -> None:
+def test_run_objects_are_removed_by_prefix_only(ctx: trip.Context) -> None:
     s3 = ctx.clients.s3
     for key in (f"deployverify/{RUN}/a.pdf", f"deployverify/{RUN}/b/c.pdf", "deployverify/dv-other-run/a.pdf",
                 "user-uploads/x.pdf"):
         s3.put_object(Bucket=ctx.pipeline.bucket, Key=key, Body=b"%PDF")
 
-    assert pipeline.remove_run_objects(s3, ctx.pipeline.bucket, "deployverify", RUN) == 2
+    assert cleanup.remove_run_objects(s3, ctx.pipeline.bucket, "deployverify", RUN) == 2
     left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=ctx.pipeline.bucket)["Contents"])
     assert left == ["deployverify/dv-other-run/a.pdf", "user-uploads/x.pdf"]
 
@@ -186,7 +186,7 @@ def test_run_objects_are_removed_by_prefix_only(ctx: pipeline.Context) -> None:
 def test_message_template_keeps_a_lone_document_id_an_integer() -> None:
     template = {"document_id": "{document_id}", "run_id": "{run_id}", "note": "doc {document_id} of {run_id}",
                 "keep": "{unknown}", "nested": [{"k": "{key}"}]}
-    assert pipeline._message(template, {"document_id": 42, "run_id": "r", "key": "a/b"}) == {
+    assert trip._message(template, {"document_id": 42, "run_id": "r", "key": "a/b"}) == {
         "document_id": 42, "run_id": "r", "note": "doc 42 of r", "keep": "{unknown}", "nested": [{"k": "a/b"}]}
 
 

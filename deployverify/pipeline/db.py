@@ -119,6 +119,23 @@ def connect(plan: ConnectionPlan, *, autocommit: bool = True) -> Connection:
     return conn
 
 
+def attempt(plan: ConnectionPlan | Exception) -> Iterator[Connection | Exception]:
+    """A connection for the length of a fixture (closed after), or why there is none: a plan that could not be
+    made, or the server refusing it. Checks judge the failure; they do not crash on it."""
+    if isinstance(plan, Exception):
+        yield plan
+        return
+    try:
+        conn = connect(plan)
+    except psycopg2.Error as exc:
+        yield exc
+        return
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def describe_error(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact.redact(f"{type(exc).__name__}: {text}")

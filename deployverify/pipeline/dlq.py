@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from deployverify.core import redact
 from deployverify.core.waits import wait_for
@@ -149,3 +149,27 @@ def remove_run_messages(client: Any, urls: Collection[str], run_id: str, sent_id
         done = result.done
     sweep.unreached = sorted(pending)
     return sweep
+
+
+def find_queue_url(client: Any, queue: str | None) -> str | None:
+    """The queue's URL, or None when no queue is named or it cannot be found (for cleanup and optional DLQs)."""
+    if not queue:
+        return None
+    try:
+        return queue_url(client, queue)
+    except (QueueMissing, ClientError, BotoCoreError):
+        return None
+
+
+def observe(client: Any, queue: str) -> dict[str, Any]:
+    """The queue's depth and a sample of its messages as plain data (shared between processes), or why it could
+    not be read."""
+    try:
+        url = queue_url(client, queue)
+        found = depth(client, url)
+        sampled = [m.render() for m in sample(client, url)] if found.total else []
+    except QueueMissing:
+        return {"error": f"queue `{queue}` does not exist"}
+    except (ClientError, BotoCoreError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"url": url, "count": found.total, "depth": str(found), "sample": sampled}
