@@ -185,9 +185,9 @@ def test_sqs_event_has_lambdas_shape() -> None:
     ("error", "Runtime.ExitError", None, "\tMax Memory Used: 64 MB\tStatus: error\tError Type: Runtime.ExitError"),
 ])
 def test_report_line_format(status: str, platform_error: str | None, init_ms: float | None, tail: str) -> None:
-    from deployverify.local.runtime_api import Invocation
+    from deployverify.local.runtime_api import RuntimeApiInvocation
 
-    invocation = Invocation(payload=b"{}", timeout_s=3, function_arn="arn", request_id="rid", status=status,
+    invocation = RuntimeApiInvocation(payload=b"{}", timeout_s=3, function_arn="arn", request_id="rid", status=status,
                             platform_error=platform_error, started=10.0, finished=10.0123456)
     line = report_line(invocation, 1024, 64, init_ms)
     assert line == ("REPORT RequestId: rid\tDuration: 12.35 ms\tBilled Duration: 13 ms\tMemory Size: 1024 MB" + tail)

@@ -34,7 +34,7 @@ from typing import Any
 from deployverify.local.function_config import LocalFunctionConfig
 from deployverify.local.lambda_events import sqs_event
 from deployverify.local.lambda_service import INIT_LIMIT_S, EnvironmentPool, ExecutionEnvironment, aws_client
-from deployverify.local.runtime_api import Invocation
+from deployverify.local.runtime_api import RuntimeApiInvocation
 
 RECEIVE_WAIT_S = 1
 
@@ -138,7 +138,7 @@ class EventSourceMapping:
         self._record(invocation, environment, messages, received, settled, failed)
         self.write_status(last_status=invocation.status, last_error=_error_text(invocation))
 
-    def _failed_ids(self, invocation: Invocation, messages: list[dict[str, Any]]) -> set[str]:
+    def _failed_ids(self, invocation: RuntimeApiInvocation, messages: list[dict[str, Any]]) -> set[str]:
         every = {m["MessageId"] for m in messages}
         if invocation.status != "success":
             return every
@@ -155,7 +155,7 @@ class EventSourceMapping:
         # Lambda fails the whole batch when an identifier is not one of its messages.
         return named if named <= every else every
 
-    def _metrics(self, invocation: Invocation) -> None:
+    def _metrics(self, invocation: RuntimeApiInvocation) -> None:
         dims = [{"Name": "FunctionName", "Value": self.config.function_name}]
         try:
             self.cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
@@ -167,8 +167,8 @@ class EventSourceMapping:
         except Exception as exc:
             print(f"worker: could not put metrics: {type(exc).__name__}", file=sys.stderr, flush=True)
 
-    def _record(self, invocation: Invocation, environment: ExecutionEnvironment, messages: list[dict[str, Any]],
-                received: float, settled: float, failed: set[str]) -> None:
+    def _record(self, invocation: RuntimeApiInvocation, environment: ExecutionEnvironment,
+                messages: list[dict[str, Any]], received: float, settled: float, failed: set[str]) -> None:
         sent = [int((m.get("Attributes") or {}).get("SentTimestamp", 0)) / 1000 for m in messages]
         record = {
             "request_id": invocation.request_id, "function": self.config.function_name,
@@ -193,7 +193,7 @@ class EventSourceMapping:
         self.write_status(status="stopped")
 
 
-def _error_text(invocation: Invocation) -> str | None:
+def _error_text(invocation: RuntimeApiInvocation) -> str | None:
     if invocation.error is None:
         return None
     return f"{invocation.error.get('errorType', '')}: {invocation.error.get('errorMessage', '')}"[:500]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from deployverify.local.runtime_api import Invocation
+from deployverify.local.runtime_api import RuntimeApiInvocation
 
 _SYSTEM_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
                       "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader")
@@ -66,7 +66,8 @@ def init_report_line(init_ms: float, error_type: str) -> str:
     return f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
 
 
-def report_line(invocation: Invocation, memory_mb: int, used_mb: int | None, init_ms: float | None) -> str:
+def report_line(invocation: RuntimeApiInvocation, memory_mb: int, used_mb: int | None,
+                init_ms: float | None) -> str:
     duration = invocation.duration_ms
     parts = [f"REPORT RequestId: {invocation.request_id}", f"Duration: {duration:.2f} ms",
              f"Billed Duration: {max(1, math.ceil(duration))} ms", f"Memory Size: {memory_mb} MB",

@@ -24,7 +24,7 @@ from deployverify.local import cwlogs, lambda_events, logpipe
 from deployverify.local.function_config import LocalFunctionConfig
 from deployverify.local.function_runtime import DockerRuntime, Runtime, SandboxRuntime
 from deployverify.local.moto_server import CREDENTIALS
-from deployverify.local.runtime_api import Invocation, RuntimeApi
+from deployverify.local.runtime_api import RuntimeApi, RuntimeApiInvocation
 
 INIT_LIMIT_S = 10.0  # Lambda's limit on an on-demand init phase
 LOG_FLUSH_EVERY_S = 1.0
@@ -151,14 +151,14 @@ class ExecutionEnvironment:
 
     # --- Listener: called from the Runtime API's request threads ---
 
-    def invocation_started(self, invocation: Invocation) -> None:
+    def invocation_started(self, invocation: RuntimeApiInvocation) -> None:
         with self.lock:
             self.pump.drain_now()
             if self.init_ms is None and self.api.first_poll_at is not None:
                 self.init_ms = (self.api.first_poll_at - self.runtime_started) * 1000
             self._add(lambda_events.start_line(invocation.request_id))
 
-    def invocation_finished(self, invocation: Invocation) -> None:
+    def invocation_finished(self, invocation: RuntimeApiInvocation) -> None:
         with self.lock:
             self.pump.drain_now()
             if invocation.started is None:  # never reached the handler (init failed): Lambda still logs the request
@@ -212,9 +212,9 @@ class ExecutionEnvironment:
 
     # --- invoke ---
 
-    def invoke(self, payload: bytes) -> Invocation:
+    def invoke(self, payload: bytes) -> RuntimeApiInvocation:
         self.ensure_runtime()
-        invocation = self.api.submit(Invocation(payload=payload, timeout_s=self.config.timeout_s,
+        invocation = self.api.submit(RuntimeApiInvocation(payload=payload, timeout_s=self.config.timeout_s,
                                                 function_arn=self.config.function_arn))
         submitted = time.monotonic()
         while not invocation.done.wait(0.05):
@@ -226,7 +226,7 @@ class ExecutionEnvironment:
                 self._time_out(invocation)
         return invocation
 
-    def _time_out(self, invocation: Invocation) -> None:
+    def _time_out(self, invocation: RuntimeApiInvocation) -> None:
         with self.lock:
             runtime, self.runtime = self.runtime, None
             self._generation += 1  # the dying runtime's watcher must not touch the next one
