@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from deployverify.cli import main
+from deployverify.lambda_image.docker import list_containers
 from deployverify.local import procs
-from deployverify.local.container import list_containers
 from tests.support.env import TEST_IMAGE, require_docker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -23,10 +23,11 @@ from deployverify.aws.session import client
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.waits import wait_for
 from deployverify.lambda_image.runtimes import lambda_environment
-from deployverify.local.container import sandbox_runtime_dir
+from deployverify.local.event_source import EventSourceMapping
+from deployverify.local.function_config import LocalFunctionConfig
+from deployverify.local.function_runtime import sandbox_runtime_dir
+from deployverify.local.function_workers import local_concurrency
 from deployverify.local.moto_server import CREDENTIALS
-from deployverify.local.stack import local_concurrency
-from deployverify.local.worker import Worker, WorkerConfig
 from deployverify.sam.template import FunctionSpec
 from tests.support.moto import moto_server
 
@@ -73,8 +74,8 @@ def moto_url() -> Iterator[str]:
 
 @dataclass
 class Running:
-    worker: Worker
-    config: WorkerConfig
+    worker: EventSourceMapping
+    config: LocalFunctionConfig
     scratch: Path
 
     def aws(self, service: str) -> Any:
@@ -100,8 +101,8 @@ class Running:
 
     def log_streams(self) -> dict[str, list[str]]:
         logs = self.aws("logs")
-        for platform in self.worker.environments.all:
-            platform.flush()
+        for environment in self.worker.environments.all:
+            environment.flush()
         streams = logs.describe_log_streams(logGroupName=self.config.log_group)["logStreams"]
         return {s["logStreamName"]: [e["message"] for e in logs.get_log_events(
             logGroupName=self.config.log_group, logStreamName=s["logStreamName"])["events"]] for s in streams}
@@ -114,7 +115,7 @@ def run_worker(tmp_path: Path, moto_url: str) -> Iterator[Any]:
     (task / "app.py").write_text(HANDLER_SOURCE)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    started: list[tuple[Worker, threading.Thread]] = []
+    started: list[tuple[EventSourceMapping, threading.Thread]] = []
 
     def start(concurrency: int) -> Running:
         sqs = client("sqs", region_name="us-east-1", endpoint_url=moto_url, credentials=CREDENTIALS)
@@ -123,7 +124,7 @@ def run_worker(tmp_path: Path, moto_url: str) -> Iterator[Any]:
         env = lambda_environment("python3.11", "app.handler", function_name="fn", memory_mb=256, region="us-east-1")
         env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=moto_url,
                    SCRATCH=str(scratch))
-        config = WorkerConfig(
+        config = LocalFunctionConfig(
             function_name="fn", function_arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
             runtime="python3.11", handler="app.handler", timeout_s=60, memory_mb=256, environment=env,
             queue_url=url, queue_arn=f"arn:aws:sqs:us-east-1:123456789012:{name}", batch_size=1,
@@ -133,9 +134,9 @@ def run_worker(tmp_path: Path, moto_url: str) -> Iterator[Any]:
             invocations_file=str(tmp_path / "invocations.jsonl"), log_file=str(tmp_path / "function.log"),
             sandbox_runtime_dir=str(sandbox_runtime_dir(tmp_path / "runtime")), retry_delay_s=0,
             concurrency=concurrency)
-        worker = Worker(config)
+        worker = EventSourceMapping(config)
         worker.start()
-        assert worker.state["status"] == "ready", worker.state
+        assert worker.status_report["status"] == "ready", worker.status_report
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         started.append((worker, thread))

@@ -18,8 +18,8 @@ import pytest
 
 from deployverify.aws.session import clear_cache, client
 from deployverify.core.waits import wait_for
+from deployverify.lambda_image.docker import list_containers
 from deployverify.local import postgres, procs, stack
-from deployverify.local.container import list_containers
 from deployverify.target import Target, load_target
 from fixtures.incidents.materialize import materialize
 from tests.support.env import TEST_IMAGE, require_docker
@@ -68,7 +68,8 @@ def test_init_failure_is_reported_like_lambda(broken: tuple[Target, stack.UpResu
 
 def test_embedded_postgres_serves_the_secret_and_schema(broken: tuple[Target, stack.UpResult]) -> None:
     _, result = broken
-    assert result.state["database"]["mode"] == "embedded"
+    assert result.state.database is not None
+    assert result.state.database.mode == "embedded"
     secret = json.loads(aws(result, "secretsmanager").get_secret_value(
         SecretId="docworker/dev/database")["SecretString"])
     assert (secret["username"], secret["database"], secret["host"]) == ("docworker", "credmate", "127.0.0.1")
@@ -82,19 +83,19 @@ def test_embedded_postgres_serves_the_secret_and_schema(broken: tuple[Target, st
 def test_messages_fail_with_the_init_error_and_reach_the_dlq(broken: tuple[Target, stack.UpResult]) -> None:
     _, result = broken
     sqs = aws(result, "sqs")
-    queues = result.state["resources"]["queues"]
-    message_id = sqs.send_message(QueueUrl=queues["DocumentQueue"]["url"], MessageBody='{"document_id": 1}',
+    queues = result.state.resources.queues
+    message_id = sqs.send_message(QueueUrl=queues["DocumentQueue"].url, MessageBody='{"document_id": 1}',
                                   MessageGroupId="g", MessageDeduplicationId=uuid.uuid4().hex)["MessageId"]
 
     def poll() -> tuple[bool, list[str]]:
-        found = sqs.receive_message(QueueUrl=queues["DocumentDLQ"]["url"], MaxNumberOfMessages=10).get("Messages", [])
+        found = sqs.receive_message(QueueUrl=queues["DocumentDLQ"].url, MaxNumberOfMessages=10).get("Messages", [])
         return any(m["MessageId"] == message_id for m in found), [m["MessageId"] for m in found]
 
     assert wait_for("the message in the DLQ", 90, poll, announce=False).done
     attempts = [r for r in stack.invocations() if message_id in r["message_ids"]]
     assert [r["error_type"] for r in attempts] == ["Runtime.ImportModuleError"] * 3
 
-    group = result.state["resources"]["functions"]["DocumentWorkerFunction"]["log_group"]
+    group = result.state.resources.functions["DocumentWorkerFunction"].log_group
     messages = [e["message"] for e in aws(result, "logs").filter_log_events(logGroupName=group)["events"]]
     text = "\n".join(messages)
     assert "[ERROR] Runtime.ImportModuleError: Unable to import module 'process_document_lambda': " \
@@ -109,9 +110,9 @@ def test_messages_fail_with_the_init_error_and_reach_the_dlq(broken: tuple[Targe
 def test_down_removes_every_process_and_the_embedded_postgres(broken: tuple[Target, stack.UpResult]) -> None:
     state = stack.read_state()
     assert state is not None
-    refs = [procs.ProcessRef.from_dict(state["moto"]["process"]),
-            procs.ProcessRef.from_dict(state["workers"]["docworker-dev-worker"]["process"])]
-    embedded = postgres.Embedded.from_dict(state["database"]["embedded"])
+    refs = [state.moto.process if state.moto else None,
+            state.workers["docworker-dev-worker"].process]
+    embedded = state.database.embedded if state.database else None
     assert embedded is not None
     assert postgres.running(embedded)
 
@@ -119,7 +120,7 @@ def test_down_removes_every_process_and_the_embedded_postgres(broken: tuple[Targ
 
     assert outcome["left"] == []
     assert not any(procs.alive(ref) for ref in refs)
-    assert list_containers({stack.STACK_LABEL: state["stack_id"]}) == []
+    assert list_containers({stack.STACK_LABEL: state.stack_id}) == []
     assert not postgres.running(embedded)
     assert not embedded.data_dir.exists()
     assert stack.status() == {"up": False, "state": str(stack.state_path())}

@@ -1,4 +1,4 @@
-"""The Runtime API and the platform around it, driven by the real runtime interface client (awslambdaric) running
+"""The Runtime API and the environment around it, driven by the real runtime interface client (awslambdaric) running
 as a sandboxed host process: no Docker needed, so these run everywhere and pin the protocol and the log format.
 
 Logs go to a real moto server on loopback; the container path is covered end to end by test_local_stack.py.
@@ -16,9 +16,11 @@ import pytest
 
 from deployverify.aws.session import client
 from deployverify.lambda_image.runtimes import lambda_environment
-from deployverify.local.container import sandbox_runtime_dir
+from deployverify.local.function_config import LocalFunctionConfig
+from deployverify.local.function_runtime import sandbox_runtime_dir
+from deployverify.local.lambda_events import report_line, sqs_event
+from deployverify.local.lambda_service import ExecutionEnvironment
 from deployverify.local.moto_server import CREDENTIALS
-from deployverify.local.worker import Platform, WorkerConfig, report_line, sqs_event
 from tests.support.moto import moto_server
 
 HANDLER_SOURCE = textwrap.dedent('''
@@ -50,17 +52,17 @@ def moto_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def make_platform(tmp_path: Path, moto_url: str) -> Iterator[Any]:
+def make_environment(tmp_path: Path, moto_url: str) -> Iterator[Any]:
     task = tmp_path / "task"
     task.mkdir()
     (task / "app.py").write_text(HANDLER_SOURCE)
     runtime_dir = sandbox_runtime_dir(tmp_path / "runtime")
-    made: list[Platform] = []
+    made: list[ExecutionEnvironment] = []
 
-    def make(handler: str = "app.handler", timeout_s: int = 30) -> Platform:
+    def make(handler: str = "app.handler", timeout_s: int = 30) -> ExecutionEnvironment:
         env = lambda_environment("python3.11", handler, function_name="fn", memory_mb=256, region="us-east-1")
         env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=moto_url)
-        config = WorkerConfig(
+        config = LocalFunctionConfig(
             function_name="fn", function_arn="arn:aws:lambda:us-east-1:123456789012:function:fn", runtime="python3.11",
             handler=handler, timeout_s=timeout_s, memory_mb=256, environment=env, queue_url="", queue_arn="",
             batch_size=1, report_batch_item_failures=False, log_group=f"/aws/lambda/fn-{len(made)}-{tmp_path.name}",
@@ -68,37 +70,37 @@ def make_platform(tmp_path: Path, moto_url: str) -> Iterator[Any]:
             endpoint=moto_url, stack_id="test", status_file=str(tmp_path / "status.json"),
             invocations_file=str(tmp_path / "invocations.jsonl"), log_file=str(tmp_path / "function.log"),
             sandbox_runtime_dir=str(runtime_dir))
-        platform = Platform(config)
-        made.append(platform)
-        platform.start_runtime()
-        return platform
+        environment = ExecutionEnvironment(config)
+        made.append(environment)
+        environment.start_runtime()
+        return environment
 
     try:
         yield make
     finally:
-        for platform in made:
-            platform.shutdown()
+        for environment in made:
+            environment.shutdown()
 
 
-def messages(platform: Platform) -> list[str]:
-    platform.flush()
-    logs = client("logs", region_name="us-east-1", endpoint_url=platform.config.endpoint, credentials=CREDENTIALS)
-    return [e["message"] for e in logs.filter_log_events(logGroupName=platform.config.log_group)["events"]]
+def messages(environment: ExecutionEnvironment) -> list[str]:
+    environment.flush()
+    logs = client("logs", region_name="us-east-1", endpoint_url=environment.config.endpoint, credentials=CREDENTIALS)
+    return [e["message"] for e in logs.filter_log_events(logGroupName=environment.config.log_group)["events"]]
 
 
-def invoke(platform: Platform, **event: Any) -> Any:
-    return platform.invoke(json.dumps(event).encode())
+def invoke(environment: ExecutionEnvironment, **event: Any) -> Any:
+    return environment.invoke(json.dumps(event).encode())
 
 
-def test_a_successful_invocation_is_framed_by_start_end_report(make_platform: Any) -> None:
-    platform = make_platform()
-    assert platform.wait_ready(30) == "ready"
-    first = invoke(platform, name="one")
-    second = invoke(platform, name="two")
+def test_a_successful_invocation_is_framed_by_start_end_report(make_environment: Any) -> None:
+    environment = make_environment()
+    assert environment.wait_ready(30) == "ready"
+    first = invoke(environment, name="one")
+    second = invoke(environment, name="two")
 
     assert first.status == second.status == "success"
     assert json.loads(first.response) == {"echo": {"name": "one"}, "function": "fn", "left": True}
-    logged = messages(platform)
+    logged = messages(environment)
     assert logged[0].startswith("INIT_START Runtime Version: python:3.11")
     assert logged[1] == "init line"
     for invocation, name in ((first, "one"), (second, "two")):
@@ -113,26 +115,26 @@ def test_a_successful_invocation_is_framed_by_start_end_report(make_platform: An
     assert "Init Duration" not in reports[1]  # only a cold start reports init
 
 
-def test_a_handler_exception_is_an_error_with_its_traceback_logged(make_platform: Any) -> None:
-    platform = make_platform()
-    failed = invoke(platform, name="bad", fail=True)
+def test_a_handler_exception_is_an_error_with_its_traceback_logged(make_environment: Any) -> None:
+    environment = make_environment()
+    failed = invoke(environment, name="bad", fail=True)
     assert failed.status == "error"
     assert failed.error["errorType"] == "ValueError"
     assert failed.error["errorMessage"] == "boom bad"
     assert failed.platform_error is None
-    error_lines = [m for m in messages(platform) if m.startswith("[ERROR] ValueError: boom bad")]
+    error_lines = [m for m in messages(environment) if m.startswith("[ERROR] ValueError: boom bad")]
     assert len(error_lines) == 1
     assert "\nTraceback (most recent call last):\n" in error_lines[0]
-    assert invoke(platform, name="after").status == "success"  # the same runtime goes on
+    assert invoke(environment, name="after").status == "success"  # the same runtime goes on
 
 
-def test_an_import_error_fails_init_like_lambda(make_platform: Any) -> None:
-    platform = make_platform("missing_module.handler")
-    assert platform.wait_ready(30) == "init_error"
-    failed = invoke(platform, name="x")
+def test_an_import_error_fails_init_like_lambda(make_environment: Any) -> None:
+    environment = make_environment("missing_module.handler")
+    assert environment.wait_ready(30) == "init_error"
+    failed = invoke(environment, name="x")
     assert (failed.status, failed.platform_error) == ("error", "Runtime.ImportModuleError")
     assert failed.error["errorMessage"] == "Unable to import module 'missing_module': No module named 'missing_module'"
-    logged = messages(platform)
+    logged = messages(environment)
     assert any(m.startswith("[ERROR] Runtime.ImportModuleError: Unable to import module 'missing_module'")
                for m in logged)
     assert any(m.startswith("INIT_REPORT Init Duration:") and m.endswith("Error Type: Runtime.ImportModuleError")
@@ -140,25 +142,25 @@ def test_an_import_error_fails_init_like_lambda(make_platform: Any) -> None:
     assert logged[-1].endswith("\tStatus: error\tError Type: Runtime.ImportModuleError")
 
 
-def test_a_timeout_kills_the_runtime_and_the_next_invocation_starts_a_new_one(make_platform: Any) -> None:
-    platform = make_platform(timeout_s=1)
-    slow = invoke(platform, name="slow", sleep=5)
+def test_a_timeout_kills_the_runtime_and_the_next_invocation_starts_a_new_one(make_environment: Any) -> None:
+    environment = make_environment(timeout_s=1)
+    slow = invoke(environment, name="slow", sleep=5)
     assert slow.status == "timeout"
-    assert any(m.endswith(f"{slow.request_id} Task timed out after 1.00 seconds") for m in messages(platform))
-    after = invoke(platform, name="after")
+    assert any(m.endswith(f"{slow.request_id} Task timed out after 1.00 seconds") for m in messages(environment))
+    after = invoke(environment, name="after")
     assert after.status == "success"
-    assert sum(m.startswith("INIT_START") for m in messages(platform)) == 2
-    logs = client("logs", region_name="us-east-1", endpoint_url=platform.config.endpoint, credentials=CREDENTIALS)
-    streams = logs.describe_log_streams(logGroupName=platform.config.log_group)["logStreams"]
+    assert sum(m.startswith("INIT_START") for m in messages(environment)) == 2
+    logs = client("logs", region_name="us-east-1", endpoint_url=environment.config.endpoint, credentials=CREDENTIALS)
+    streams = logs.describe_log_streams(logGroupName=environment.config.log_group)["logStreams"]
     assert len(streams) == 2  # one stream per execution environment, as Lambda writes them
 
 
-def test_a_runtime_that_exits_fails_its_invocation(make_platform: Any) -> None:
-    platform = make_platform()
-    died = invoke(platform, name="die", exit=3)
+def test_a_runtime_that_exits_fails_its_invocation(make_environment: Any) -> None:
+    environment = make_environment()
+    died = invoke(environment, name="die", exit=3)
     assert (died.status, died.platform_error) == ("error", "Runtime.ExitError")
     assert "exit status 3" in died.error["errorMessage"]
-    assert invoke(platform, name="after").status == "success"
+    assert invoke(environment, name="after").status == "success"
 
 
 def test_sqs_event_has_lambdas_shape() -> None:
@@ -183,9 +185,9 @@ def test_sqs_event_has_lambdas_shape() -> None:
     ("error", "Runtime.ExitError", None, "\tMax Memory Used: 64 MB\tStatus: error\tError Type: Runtime.ExitError"),
 ])
 def test_report_line_format(status: str, platform_error: str | None, init_ms: float | None, tail: str) -> None:
-    from deployverify.local.runtime_api import Invocation
+    from deployverify.local.runtime_api import RuntimeApiInvocation
 
-    invocation = Invocation(payload=b"{}", timeout_s=3, function_arn="arn", request_id="rid", status=status,
+    invocation = RuntimeApiInvocation(payload=b"{}", timeout_s=3, function_arn="arn", request_id="rid", status=status,
                             platform_error=platform_error, started=10.0, finished=10.0123456)
     line = report_line(invocation, 1024, 64, init_ms)
     assert line == ("REPORT RequestId: rid\tDuration: 12.35 ms\tBilled Duration: 13 ms\tMemory Size: 1024 MB" + tail)

@@ -22,8 +22,9 @@ import yaml
 from deployverify.aws.session import clear_cache, client
 from deployverify.core.waits import wait_for
 from deployverify.core.zipper import code_sha256, zip_bundle
+from deployverify.lambda_image.docker import list_containers
 from deployverify.local import postgres, procs, stack
-from deployverify.local.container import list_containers
+from deployverify.local.stack_state import StackResources
 from deployverify.target import Target, load_target
 from tests.support.env import TEST_DATABASE_URL, TEST_IMAGE, require_docker, require_postgres
 
@@ -44,16 +45,16 @@ class Stack:
     cache: Path
 
     @property
-    def resources(self) -> dict[str, Any]:
-        resources: dict[str, Any] = self.result.state["resources"]
-        return resources
+    def resources(self) -> StackResources:
+        return self.result.state.resources
 
     def aws(self, service: str) -> Any:
         return client(service, region_name=self.result.env["AWS_REGION"],
                       endpoint_url=self.result.env["AWS_ENDPOINT_URL"], credentials=("testing", "testing"))
 
     def db(self) -> postgres.Connection:
-        return postgres.Connection.from_dict(self.result.state["database"]["connection"])
+        assert self.result.state.database is not None
+        return self.result.state.database.connection
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def send_document(s: Stack, pdf: Path) -> int:
     """What the API does on upload: object in S3, `uploaded` row, message on the FIFO queue."""
     key = f"deployverify/test/{uuid.uuid4().hex}/{pdf.name}"
-    s.aws("s3").put_object(Bucket=s.resources["buckets"]["DocumentBucket"], Key=key, Body=pdf.read_bytes())
+    s.aws("s3").put_object(Bucket=s.resources.buckets["DocumentBucket"], Key=key, Body=pdf.read_bytes())
     with s.db().connect() as db, db.cursor() as cur:
         cur.execute("INSERT INTO documents (s3_key, original_filename, run_id) VALUES (%s, %s, %s) RETURNING id",
                     (key, pdf.name, RUN_ID))
@@ -94,7 +95,7 @@ def send_document(s: Stack, pdf: Path) -> int:
 
 def send(s: Stack, body: dict[str, Any]) -> str:
     response = s.aws("sqs").send_message(
-        QueueUrl=s.resources["queues"]["DocumentQueue"]["url"], MessageBody=json.dumps(body),
+        QueueUrl=s.resources.queues["DocumentQueue"].url, MessageBody=json.dumps(body),
         MessageGroupId=uuid.uuid4().hex, MessageDeduplicationId=uuid.uuid4().hex)
     message_id: str = response["MessageId"]
     return message_id
@@ -115,22 +116,22 @@ def final_row(s: Stack, document_id: int) -> tuple[Any, ...]:
 
 def log_messages(s: Stack) -> list[str]:
     logs = s.aws("logs")
-    group = s.resources["functions"]["DocumentWorkerFunction"]["log_group"]
+    group = s.resources.functions["DocumentWorkerFunction"].log_group
     events = logs.filter_log_events(logGroupName=group)["events"]
     return [e["message"] for e in events]
 
 
 def test_up_creates_every_resource_of_the_template(local_stack: Stack) -> None:
     s = local_stack
-    bucket = s.resources["buckets"]["DocumentBucket"]
+    bucket = s.resources.buckets["DocumentBucket"]
     assert bucket == "docworker-dev-documents-123456789012"
     encryption = s.aws("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
     sqs = s.aws("sqs")
-    queue = sqs.get_queue_attributes(QueueUrl=s.resources["queues"]["DocumentQueue"]["url"],
+    queue = sqs.get_queue_attributes(QueueUrl=s.resources.queues["DocumentQueue"].url,
                                      AttributeNames=["All"])["Attributes"]
-    dlq = sqs.get_queue_attributes(QueueUrl=s.resources["queues"]["DocumentDLQ"]["url"],
+    dlq = sqs.get_queue_attributes(QueueUrl=s.resources.queues["DocumentDLQ"].url,
                                    AttributeNames=["All"])["Attributes"]
     assert (queue["FifoQueue"], dlq["FifoQueue"], queue["VisibilityTimeout"]) == ("true", "true", "960")
     assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 3}
@@ -205,7 +206,7 @@ def _index(messages: list[str], marker: str) -> int:
 
 def test_a_poison_message_reaches_the_dlq_after_max_receive_count(local_stack: Stack) -> None:
     message_id = send(local_stack, {"document_id": "not-a-number"})
-    dlq = local_stack.resources["queues"]["DocumentDLQ"]["url"]
+    dlq = local_stack.resources.queues["DocumentDLQ"].url
     sqs = local_stack.aws("sqs")
 
     def poll() -> tuple[bool, list[dict[str, Any]]]:
@@ -226,9 +227,9 @@ def test_up_again_keeps_what_runs(local_stack: Stack) -> None:
     before = stack.read_state()
     assert before is not None
     again = stack.up(local_stack.target, require_image=True)
-    assert again.state["moto"]["process"] == before["moto"]["process"]
+    assert again.state.moto == before.moto
     worker = "docworker-dev-worker"
-    assert again.state["workers"][worker]["process"] == before["workers"][worker]["process"]
+    assert again.state.workers[worker].process == before.workers[worker].process
     report = stack.status()
     assert report["healthy"] is True
     assert report["workers"][worker]["status"] == "ready"
@@ -255,9 +256,9 @@ def test_down_after_a_crash_leaves_nothing_behind(local_stack: Stack) -> None:
     """Runs last: SIGKILL the worker and moto (the runtimes' containers survive them), then `down`."""
     state = stack.read_state()
     assert state is not None
-    labels = {stack.STACK_LABEL: state["stack_id"]}
-    worker = procs.ProcessRef.from_dict(state["workers"]["docworker-dev-worker"]["process"])
-    moto = procs.ProcessRef.from_dict(state["moto"]["process"])
+    labels = {stack.STACK_LABEL: state.stack_id}
+    worker = state.workers["docworker-dev-worker"].process
+    moto = state.moto.process if state.moto else None
     assert worker is not None
     assert moto is not None
     for ref in (worker, moto):
@@ -266,7 +267,7 @@ def test_down_after_a_crash_leaves_nothing_behind(local_stack: Stack) -> None:
                     lambda: (not procs.alive(worker) and not procs.alive(moto), None), announce=False)
     assert gone.done
     # The crash left the runtimes' containers running: one per execution environment the worker had started.
-    assert 1 <= len(list_containers(labels)) <= state["workers"]["docworker-dev-worker"]["config"]["concurrency"]
+    assert 1 <= len(list_containers(labels)) <= state.workers["docworker-dev-worker"].config.concurrency
 
     outcome = stack.down()
 

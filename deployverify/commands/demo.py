@@ -38,12 +38,12 @@ def choose_image(explicit: str | None, wanted: str, python_version: str) -> str 
     """The target's image if it is here, else the local Lambda-like image if that is here; never pulls."""
     if explicit:
         return explicit
-    from deployverify.local.container import docker_problem
+    from deployverify.lambda_image.docker import local_image_problem
 
-    if docker_problem(wanted) is None:
+    if local_image_problem(wanted) is None:
         return None
     local = LOCAL_IMAGE.format(version=python_version)
-    if local != wanted and docker_problem(local) is None:
+    if local != wanted and local_image_problem(local) is None:
         _say(f"image {wanted} is not on this machine; using {local} (built by .ci/lambda-image.sh)")
         return local
     return None
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from deployverify.cli import build_parser
     from deployverify.commands import suite
     from deployverify.local import stack
+    from deployverify.local.stack_environment import apply_environment
 
     config = args.config
     if not Path(config).exists():
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _say(f"1/5 local stack for {config} (no AWS account: moto on loopback, dummy keys)")
         stack.up(target, image=image)
-        stack.apply_environment()
+        apply_environment()
         for step, mode in (("2/5", "gate"), ("3/5", "smoke"), ("4/5", "canary")):
             _say(f"{step} {mode}")
             argv = [mode, "-c", config, "--run-id", f"{run_id}-{mode}", "--report-dir", str(report_dir / mode)]

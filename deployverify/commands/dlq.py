@@ -48,7 +48,7 @@ def _queues(args: argparse.Namespace) -> tuple[str | None, str | None, str | Non
 
 def run(args: argparse.Namespace) -> int:
     if args.local:
-        from deployverify.local.stack import apply_environment
+        from deployverify.local.stack_environment import apply_environment
 
         apply_environment()
     from deployverify.aws.session import client

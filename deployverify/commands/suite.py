@@ -97,7 +97,7 @@ def suite_ini() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "local", False):
-        from deployverify.local.stack import apply_environment
+        from deployverify.local.stack_environment import apply_environment
 
         apply_environment()
     code = pytest.main(pytest_args(args))

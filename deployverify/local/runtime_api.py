@@ -27,7 +27,10 @@ _POLL_S = 0.2
 
 
 @dataclass
-class Invocation:
+class RuntimeApiInvocation:
+    """One invoke as the Runtime API holds it: queued, handed to the runtime, answered. (pipeline/logs.Invocation is
+    another thing: an invocation read back from CloudWatch Logs.)"""
+
     payload: bytes
     timeout_s: float
     function_arn: str
@@ -51,9 +54,9 @@ class Invocation:
 
 
 class Listener(Protocol):
-    def invocation_started(self, invocation: Invocation) -> None: ...
+    def invocation_started(self, invocation: RuntimeApiInvocation) -> None: ...
 
-    def invocation_finished(self, invocation: Invocation) -> None: ...
+    def invocation_finished(self, invocation: RuntimeApiInvocation) -> None: ...
 
     def init_error(self, error: dict[str, Any], error_type: str) -> None: ...
 
@@ -64,8 +67,8 @@ class RuntimeApi:
 
     def __init__(self, listener: Listener, host: str = "127.0.0.1", port: int = 0) -> None:
         self.listener = listener
-        self._queue: queue.Queue[Invocation] = queue.Queue()
-        self._running: dict[str, Invocation] = {}
+        self._queue: queue.Queue[RuntimeApiInvocation] = queue.Queue()
+        self._running: dict[str, RuntimeApiInvocation] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.polls = 0  # how many times the runtime asked for work: the first one means init finished
@@ -103,11 +106,11 @@ class RuntimeApi:
         self.first_poll_at = None
         self.first_poll.clear()
 
-    def submit(self, invocation: Invocation) -> Invocation:
+    def submit(self, invocation: RuntimeApiInvocation) -> RuntimeApiInvocation:
         self._queue.put(invocation)
         return invocation
 
-    def pending(self) -> list[Invocation]:
+    def pending(self) -> list[RuntimeApiInvocation]:
         """Queued invocations nobody took yet (a runtime that died during init leaves them here)."""
         taken = []
         while True:
@@ -116,11 +119,11 @@ class RuntimeApi:
             except queue.Empty:
                 return taken
 
-    def running(self) -> list[Invocation]:
+    def running(self) -> list[RuntimeApiInvocation]:
         with self._lock:
             return list(self._running.values())
 
-    def complete(self, invocation: Invocation, status: str, *, error: dict[str, Any] | None = None,
+    def complete(self, invocation: RuntimeApiInvocation, status: str, *, error: dict[str, Any] | None = None,
                  platform_error: str | None = None) -> bool:
         """Finish an invocation once (the first caller wins: response, error, timeout or a dead runtime)."""
         with self._lock:
@@ -137,7 +140,7 @@ class RuntimeApi:
 
     # --- called by the request handler ---
 
-    def _next(self) -> Invocation | None:
+    def _next(self) -> RuntimeApiInvocation | None:
         epoch = self._runtime_epoch
         self.polls += 1
         if self.first_poll_at is None:
@@ -162,7 +165,7 @@ class RuntimeApi:
             return invocation
         return None
 
-    def _find(self, request_id: str) -> Invocation | None:
+    def _find(self, request_id: str) -> RuntimeApiInvocation | None:
         with self._lock:
             return self._running.get(request_id)
 

@@ -24,8 +24,8 @@ host's network; the handle streams merged stdout/stderr and can feed stdin, and 
 
 Placeholders in argv and env values ({python}, {task}, {opt}, {site}, {runtime}, {tools}) are filled with each
 sandbox's real paths (/var/task in Docker and bubblewrap, a scratch copy in the plain sandbox). External programs go
-through one adapter each: docker through the Docker SDK (docker_sandbox), bwrap and python through
-`base.run_process` / `base.ProcessRunning`, all with timeouts.
+through one adapter each: docker through deployverify/lambda_image/docker.py (shared with the local stack), bwrap
+and python through `base.run_process` / `base.ProcessRunning`, all with timeouts.
 """
 
 from deployverify.gate.probe.sandbox import Completed, Running, Sandbox, SandboxUnavailable, Spec

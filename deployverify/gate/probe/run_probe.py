@@ -129,12 +129,9 @@ def fingerprint(folders: Iterable[Path]) -> str:
 
 def _sandbox_identity(selection: Selection) -> str:
     if selection.kind == "docker":
-        from deployverify.gate.probe.docker_sandbox import _client
+        from deployverify.lambda_image.docker import image_id
 
-        try:
-            return f"docker:{_client().images.get(selection.image).id}"
-        except Exception:
-            return f"docker:{selection.image}"
+        return f"docker:{image_id(selection.image) or selection.image}"
     return f"{selection.kind}:{selection.sandbox.describe()}"
 
 

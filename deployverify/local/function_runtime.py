@@ -4,15 +4,12 @@ Both start the runtime interface client against our Runtime API (`AWS_LAMBDA_RUN
 task root and their stdout/stderr going into the stack's log pipe, and both can be killed, waited for and asked for
 their peak memory. The container is the faithful one: the image's own entrypoint (`/lambda-entrypoint.sh <handler>`,
 as in public.ecr.aws/lambda/python), host network (so 127.0.0.1 is moto and Postgres, as their endpoints say),
-/var/task read-only, a writable /tmp, Lambda's uid 993 and the function's memory as the container's limit.
-
-This is the local stack's own thin adapter; the gate's isolation layer (deployverify/isolation/) runs one-shot probes
-and has no long-lived runtime yet. Switch over here if it grows one.
+/var/task read-only, a writable /tmp, Lambda's uid 993 and the function's memory as the container's limit. Its
+Docker calls go through deployverify/lambda_image/docker.py, the adapter the gate's probe sandbox uses as well.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.util
 import os
@@ -21,17 +18,15 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from deployverify.core.errors import EnvironmentMissing
+from deployverify.lambda_image.docker import TASK_ROOT, LambdaContainer, image_entrypoint, lambda_tmpfs
 from deployverify.lambda_image.runtimes import RIC_MODULES, SDK_MODULES
 
-TASK_ROOT = "/var/task"
 IO_MOUNT = "/dv-io"
-LAMBDA_USER = "993:990"  # sbx_user1051, as Lambda runs function code
 EPHEMERAL_STORAGE = "512m"
 LABEL = "deployverify.local"
-DOCKER_TIMEOUT_S = 60
 
 
 class Runtime(Protocol):
@@ -49,34 +44,6 @@ class Runtime(Protocol):
     def max_memory_mb(self) -> int | None: ...
 
 
-def docker_client() -> Any:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=DOCKER_TIMEOUT_S)
-        client.ping()
-    except Exception as exc:
-        raise EnvironmentMissing(f"no Docker engine: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-    return client
-
-
-def docker_problem(image: str) -> str | None:
-    """Why the container runtime cannot be used (None when it can). Never pulls: a pull is the user's decision."""
-    try:
-        client = docker_client()
-    except EnvironmentMissing as exc:
-        return exc.detail
-    try:
-        import docker.errors
-
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return f"image {image} is not on this machine (docker pull {image}, or set DV_IMAGE)"
-    except Exception as exc:
-        return f"cannot inspect image {image}: {type(exc).__name__}"
-    return None
-
-
 class DockerRuntime:
     kind = "docker"
 
@@ -91,74 +58,38 @@ class DockerRuntime:
         self.name = name
         self.labels = {LABEL: "1", **labels}
         self.ident = ""
-        self._container: Any = None
+        self._container: LambdaContainer | None = None
 
     def start(self) -> None:
-        client = docker_client()
-        image = client.images.get(self.image)
-        entrypoint = list(image.attrs.get("Config", {}).get("Entrypoint") or [])
+        entrypoint = image_entrypoint(self.image)
         if not entrypoint:
             raise EnvironmentMissing(f"image {self.image} has no entrypoint; use a Lambda base image "
                                      "(its /lambda-entrypoint.sh starts the runtime)")
         # The shell only points stdout/stderr at the log pipe, then becomes the image's own entrypoint.
         wrapper = ["/bin/sh", "-c", f'exec >{IO_MOUNT}/stdout.pipe 2>&1; exec "$@"', "lambda-runtime", *entrypoint]
-        self._container = client.containers.run(
-            image, command=[self.handler], entrypoint=wrapper, detach=True, name=self.name,
-            environment=self.env, network_mode="host", user=LAMBDA_USER, read_only=True, working_dir=TASK_ROOT,
-            tmpfs={"/tmp": f"rw,exec,size={EPHEMERAL_STORAGE},mode=1777"},
+        self._container = LambdaContainer.create(
+            self.image, argv=wrapper, command=[self.handler], env=self.env, network="host",
+            tmpfs=lambda_tmpfs(EPHEMERAL_STORAGE),
             volumes={str(self.task_dir): {"bind": TASK_ROOT, "mode": "ro"},
                      str(self.io_dir): {"bind": IO_MOUNT, "mode": "rw"}},
-            mem_limit=f"{self.memory_mb}m", memswap_limit=f"{self.memory_mb}m", labels=self.labels)
-        self.ident = str(self._container.id)
+            memory_mb=self.memory_mb, name=self.name, labels=self.labels, start=True)
+        self.ident = self._container.id
 
     def wait(self) -> int:
-        try:
-            result = self._container.wait()
-            return int(result.get("StatusCode", -1))
-        except Exception:
+        if self._container is None:
             return -1
+        try:
+            code = self._container.wait()
+        except Exception:  # the engine went away: the runtime is as good as dead
+            return -1
+        return -1 if code is None else code
 
     def kill(self) -> None:
-        if self._container is None:
-            return
-        with contextlib.suppress(Exception):
-            self._container.remove(force=True)
+        if self._container is not None:
+            self._container.remove()
 
     def max_memory_mb(self) -> int | None:
-        for path in (f"/sys/fs/cgroup/memory/docker/{self.ident}/memory.max_usage_in_bytes",
-                     f"/sys/fs/cgroup/system.slice/docker-{self.ident}.scope/memory.peak",
-                     f"/sys/fs/cgroup/docker/{self.ident}/memory.peak"):
-            try:
-                return max(1, int(Path(path).read_text().strip()) // (1024 * 1024))
-            except (OSError, ValueError):
-                continue
-        return None
-
-
-def remove_containers(labels: dict[str, str]) -> int:
-    """Remove every container carrying these labels (running or not); how many were removed."""
-    try:
-        client = docker_client()
-    except EnvironmentMissing:
-        return 0
-    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    removed = 0
-    for container in client.containers.list(all=True, filters=filters):
-        try:
-            container.remove(force=True)
-            removed += 1
-        except Exception:  # noqa: S112 - a container that went away by itself is what we wanted
-            continue
-    return removed
-
-
-def list_containers(labels: dict[str, str]) -> list[str]:
-    try:
-        client = docker_client()
-    except EnvironmentMissing:
-        return []
-    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    return [str(c.name) for c in client.containers.list(all=True, filters=filters)]
+        return self._container.max_memory_mb() if self._container is not None else None
 
 
 # --- sandbox fallback -------------------------------------------------------------------------------------------
