@@ -1,6 +1,7 @@
 """What the SAM template declares, resolved for a local stack: bucket, queues, secrets and functions with real names.
 
-Only what the local stack creates is read: AWS::Serverless::Function (with its SQS event), AWS::S3::Bucket,
+The template is read by deployverify.sam.reader (line-aware, short tags in long form) and functions get Globals
+merged as deployverify.sam.application merges them. Only what the local stack creates is read: AWS::Serverless::Function (with its SQS event), AWS::S3::Bucket,
 AWS::SQS::Queue and AWS::SecretsManager::Secret. Intrinsics are resolved the way CloudFormation would with the
 parameters' defaults: Ref, Fn::Sub (both forms), Fn::GetAtt (Arn, QueueName, QueueUrl), Fn::Join and the pseudo
 parameters. Anything else is reported with the resource it sits in, instead of silently becoming a wrong name.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deployverify.core.errors import DeployVerifyError
+from deployverify.sam.application import merge_globals
 from deployverify.sam.reader import read_template
 
 MOTO_ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the local stack shows carries it
@@ -270,9 +272,8 @@ def _secret(resolver: Resolver, logical: str, props: dict[str, Any], where: str)
 
 def _function(resolver: Resolver, logical: str, globals_fn: dict[str, Any], props: dict[str, Any],
               where: str) -> FunctionSpec:
-    merged = {**globals_fn, **props}
-    env = {**((globals_fn.get("Environment") or {}).get("Variables") or {}),
-           **((props.get("Environment") or {}).get("Variables") or {})}
+    merged = merge_globals(globals_fn, props)
+    env = dict((merged.get("Environment") or {}).get("Variables") or {})
     name = resolver.resolve(merged.get("FunctionName"), where) or logical
     sqs = None
     for event_name, event in (merged.get("Events") or {}).items():
