@@ -36,7 +36,7 @@ def _from_environment(variable: str, value: str | Unresolved) -> tuple[str, str]
     """(YAML value, comment): a deploy-time value becomes ${VARIABLE:-placeholder} so the real one can be passed in."""
     if isinstance(value, Unresolved):
         return (json.dumps(f"${{{variable}:-{value.placeholder}}}"),
-                f"  # {value.expression}: known after deploy; set {variable} to the deployed value")
+                f"  # {value.expression}: known only at deploy; set {variable} to the deployed value")
     return _scalar(value), ""
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from deployverify.sam.intrinsics import NO_VALUE, Intrinsics, Unresolved, intrinsic_of
+from deployverify.sam.intrinsics import NO_VALUE, Intrinsics, Unresolved, check_functions, intrinsic_of
 from deployverify.sam.model import (
     DEFAULT_MEMORY_MB,
     DEFAULT_SQS_BATCH_SIZE,
@@ -250,6 +250,7 @@ def load_application(template: Path, *, parameter_overrides: Mapping[str, str] |
                      pseudo: Mapping[str, str] | None = None) -> SamApplication:
     """Every function and layer of the template; DeployVerifyError (file:line resource) when it cannot be read."""
     document = load_document(template)
+    check_functions(document)
     parameters = _parameters(document, parameter_overrides or {})
     reader = _Reader(document, Intrinsics(document, parameters, pseudo))
     globals_ = (document.value.get("Globals") or {}).get("Function") or {}

@@ -34,6 +34,7 @@ class Unresolved:
     """A value CloudFormation computes at deploy. `expression` is brace-free so it fits in `${NAME:-...}`."""
 
     expression: str  # `!Ref OutputBucket`, `!GetAtt Queue.Arn`, `!Sub with AWS::AccountId`
+    partial: str | None = None  # a !Sub's text with what it waits for left as ${Name}: keeps a layer ARN readable
 
     @property
     def placeholder(self) -> str:
@@ -164,11 +165,11 @@ class Intrinsics:
                 value = self.ref(name, at)
             if isinstance(value, Unresolved):
                 waiting.append(name)
-                return ""
+                return "${" + name + "}"
             return str(value)
 
         result = _SUB_VARIABLE.sub(one, str(text))
-        return Unresolved(f"!Sub with {', '.join(dict.fromkeys(waiting))}") if waiting else result
+        return Unresolved(f"!Sub with {', '.join(dict.fromkeys(waiting))}", result) if waiting else result
 
     def _if(self, argument: Any, at: Path_) -> Any:
         if not isinstance(argument, list) or len(argument) != 3:
@@ -234,6 +235,25 @@ class Intrinsics:
             raise self.document.error(at, f"{function} cannot be evaluated with {argument!r}: "
                                           f"{type(exc).__name__} {exc}") from None
         raise self.document.error(at, f"unknown intrinsic function {function}")
+
+
+def check_functions(document: SamDocument) -> None:
+    """Every long-form `Fn::` call in the template is one CloudFormation has, wherever it is (short tags are
+    checked as the template is read)."""
+
+    def walk(value: Any, at: Path_) -> None:
+        if isinstance(value, dict):
+            call = intrinsic_of(value)
+            if call is not None and call[0] not in KNOWN_FUNCTIONS:
+                raise document.error(at, f"unknown intrinsic function {call[0]}: CloudFormation has "
+                                         f"{', '.join(sorted(KNOWN_FUNCTIONS))}")
+            for key, item in value.items():
+                walk(item, (*at, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*at, index))
+
+    walk(document.value, ())
 
 
 def _contains_unresolved(value: Any) -> bool:

@@ -24,6 +24,8 @@ class LayerRef:
     arn: Value | None = None
 
     def describe(self) -> str:
+        if isinstance(self.arn, Unresolved) and self.arn.partial:
+            return self.arn.partial
         return self.logical_id or str(self.arn)
 
 

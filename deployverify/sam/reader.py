@@ -85,7 +85,7 @@ def load_document(path: Path) -> SamDocument:
     constructor = yaml.SafeLoader("")
 
     def build(node: yaml.Node, at: Path_) -> Any:
-        lines[at] = node.start_mark.line + 1
+        lines.setdefault(at, node.start_mark.line + 1)  # a mapping value keeps its key's line
         where = f"{path}:{node.start_mark.line + 1} {format_path(at)}"
         if isinstance(node, yaml.MappingNode):
             value: Any = {}
