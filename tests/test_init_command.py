@@ -45,7 +45,10 @@ def test_init_writes_a_loadable_target(tmp_path: Path) -> None:
     fn = target.functions[0]
     assert (target.runtime, fn.handler, fn.timeout_s, fn.memory_mb, fn.reserved_concurrency) == (
         "python3.11", "app.handler", 900, 1024, 10)
-    assert fn.environment == {"STAGE": "dev"}  # !Ref values are deploy-time, not known here
+    # A !Ref to a resource is known only at deploy: the key stays, with a placeholder that says so.
+    assert fn.environment == {"BUCKET": "<known at deploy: !Ref Bucket>", "STAGE": "dev"}
+    assert load_target(tmp_path / "deployverify.yaml", env={"BUCKET": "real-bucket"}).functions[0].environment == {
+        "BUCKET": "real-bucket", "STAGE": "dev"}
     assert target.bundle.sam is not None
     assert target.bundle.sam.function == "Worker"
     assert init(tmp_path).returncode == 2  # never overwrites without --force

@@ -90,7 +90,8 @@ def _queue_url(queue: QueueRef, variable: str) -> tuple[str, str]:
 
 def _bundle_lines(app: SamApplication, chosen: SamFunction, base: Path) -> list[str]:
     lines = ["bundle:",
-             f"  # SAM builds {chosen.logical_id} into .aws-sam/build/{chosen.logical_id}; the gate checks that folder.",
+             f"  # SAM builds {chosen.logical_id} into .aws-sam/build/{chosen.logical_id}; the gate checks that "
+             "folder.",
              "  sam:", f"    template: {_scalar(_relative(app.template.resolve(), base).rstrip('/'))}",
              f"    function: {chosen.logical_id}"]
     local, remote = [], []
@@ -103,7 +104,8 @@ def _bundle_lines(app: SamApplication, chosen: SamFunction, base: Path) -> list[
         else:
             remote.append(layer_ref.describe())
     if local:
-        lines += ["  # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).", "  layers:", *local]
+        lines += ["  # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).", "  layers:",
+                  *local]
     for arn in remote:
         lines.append(f"  # Not checked yet: layer {arn} is not in this template; the target file cannot declare a "
                      "remote layer, so modules it provides are reported missing. Download it into a folder and list "
@@ -132,7 +134,8 @@ def _smoke_lines(chosen: SamFunction) -> list[str]:
         lines.append("# dlq: {queue: ${DLQ_URL}}")
     lines += ["# secrets:", "#   - id: ${DB_SECRET_ID:-my/db/secret}", "#     name: database",
               "#     required: [host, port, username, password, database]", "# database: {secret: database}",
-              "# seed: {email: real1@test.com, sql: seed/test_user.sql}", "# logs: {group: /aws/lambda/${FUNCTION_NAME}}"]
+              "# seed: {email: real1@test.com, sql: seed/test_user.sql}",
+              "# logs: {group: /aws/lambda/${FUNCTION_NAME}}"]
     return lines
 
 
