@@ -4,7 +4,8 @@ The template is read by deployverify.sam.reader (line-aware, short tags in long 
 merged as deployverify.sam.application merges them. Only what the local stack creates is read:
 AWS::Serverless::Function (with its SQS event), AWS::S3::Bucket, AWS::SQS::Queue and AWS::SecretsManager::Secret.
 Intrinsics are resolved the way CloudFormation would with the parameters' defaults: Ref, Fn::Sub (both forms),
-Fn::GetAtt (Arn, QueueName, QueueUrl), Fn::Join and the pseudo parameters. Anything else is reported with the resource it sits in, instead of silently becoming a wrong name.
+Fn::GetAtt (Arn, QueueName, QueueUrl), Fn::Join and the pseudo parameters. Anything else is reported with the
+resource it sits in, instead of silently becoming a wrong name.
 """
 
 from __future__ import annotations
