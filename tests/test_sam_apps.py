@@ -96,7 +96,7 @@ GATED = [app for app in ALL_APPS if "gate" in expected(app)]
 def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
     require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
     verdict = expected(app_folder.name)["gate"]
-    assert deployverify(app_folder, "init").returncode == 0
+    assert deployverify(app_folder, "init", *verdict.get("init_args", [])).returncode == 0
     done = deployverify(app_folder, "gate", "-k", verdict["keyword"], "--report-dir", str(app_folder / "out"),
                         timeout=600)
     report = json.loads((app_folder / "out" / "report.json").read_text(encoding="utf-8"))
@@ -105,3 +105,5 @@ def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
     evidence = "\n".join(line for check in report["checks"] for line in check["evidence"])
     for phrase in verdict.get("evidence", []):
         assert phrase in evidence
+    if "message" in verdict:
+        assert verdict["message"] in " ".join(check["message"] for check in report["checks"])
