@@ -58,3 +58,15 @@ def test_init_without_template_is_an_input_error(tmp_path: Path) -> None:
     done = init(tmp_path)
     assert done.returncode == 2
     assert "template.yaml: no SAM template here" in done.stderr
+
+
+def test_parameter_overrides_and_the_function_whose_code_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE.replace("STAGE: dev", "STAGE: !Ref Stage").replace(
+        "Resources:", "Parameters:\n  Stage: {Type: String, Default: dev}\nResources:"))
+    done = init(tmp_path, "--parameter-overrides", "Stage=prod", "--function", "Worker")
+    assert done.returncode == 0, done.stderr
+    assert load_target(tmp_path / "deployverify.yaml", env={}).functions[0].environment["STAGE"] == "prod"
+    done = init(tmp_path, "--force", "--function", "Bucket")
+    assert done.returncode == 2
+    assert "no zip Python function 'Bucket' in the template (it has Worker)" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -24,6 +24,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("-o", "--output", default="deployverify.yaml", help="file to write")
     parser.add_argument("--function", help="the function whose code the bundle is (default: the template's first "
                                            "zip Python function)")
+    parser.add_argument("--parameter-overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="template parameters, as for `sam deploy` (default: each parameter's Default)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
@@ -182,7 +184,13 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.force:
         raise DeployVerifyError("already exists; pass --force to overwrite", where=str(output))
-    app = load_application(template_path)
+    overrides = {}
+    for pair in args.parameter_overrides:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise DeployVerifyError(f"expected KEY=VALUE, found {pair!r}", where="--parameter-overrides")
+        overrides[key] = value
+    app = load_application(template_path, parameter_overrides=overrides)
     output.write_text(starter(app, output.resolve().parent, args.function), encoding="utf-8")
     print(f"wrote {output}; next: deployverify gate -c {output}")
     return 0
