@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from deployverify.target import load_target
-from tests.support.env import require_tool
+from tests.support.env import TEST_IMAGE, require_docker, require_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APPS = REPO_ROOT / "fixtures" / "sam-apps"
@@ -96,9 +96,12 @@ GATED = [app for app in ALL_APPS if "gate" in expected(app)]
 def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
     require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
     verdict = expected(app_folder.name)["gate"]
+    image = ["--image", TEST_IMAGE] if verdict.get("image") else []
+    if image:
+        require_docker()
     assert deployverify(app_folder, "init", *verdict.get("init_args", [])).returncode == 0
     done = deployverify(app_folder, "gate", "-k", verdict["keyword"], "--report-dir", str(app_folder / "out"),
-                        timeout=600)
+                        *image, timeout=600)
     report = json.loads((app_folder / "out" / "report.json").read_text(encoding="utf-8"))
     statuses = {check["id"]: check["status"] for check in report["checks"]}
     assert statuses == verdict["checks"], done.stdout + done.stderr
