@@ -70,3 +70,12 @@ def test_parameter_overrides_and_the_function_whose_code_is_checked(tmp_path: Pa
     assert done.returncode == 2
     assert "no zip Python function 'Bucket' in the template (it has Worker)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_template_without_a_zip_python_function_says_why(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Thumbs:\n    Type: AWS::Serverless::Function\n    Properties: {PackageType: Image}\n")
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert "the template has no zip Python function to check (Thumbs: PackageType Image" in done.stderr
+    assert not (tmp_path / "deployverify.yaml").exists()

@@ -106,13 +106,20 @@ class _Reader:
             return None
         return (self.base / resolved).resolve()
 
-    def queue(self, value: Any, at: Path_) -> QueueRef:
+    def referenced_resource(self, value: Any) -> str | None:
+        """The logical id in `!Ref X` or `!GetAtt X.Attribute`, else None."""
         call = intrinsic_of(value)
-        if call is not None and call[0] in ("Fn::GetAtt", "Ref"):
-            argument = call[1]
-            logical = str(argument.split(".", 1)[0] if isinstance(argument, str) else argument[0])
-            if self.kind(logical) == "AWS::SQS::Queue":
-                return QueueRef(logical_id=logical)
+        if call is None or call[0] not in ("Fn::GetAtt", "Ref"):
+            return None
+        argument = call[1]
+        if isinstance(argument, str):
+            return argument.split(".", 1)[0]
+        return str(argument[0]) if isinstance(argument, list) and argument else None
+
+    def queue(self, value: Any, at: Path_) -> QueueRef:
+        logical = self.referenced_resource(value)
+        if logical is not None and self.kind(logical) == "AWS::SQS::Queue":
+            return QueueRef(logical_id=logical)
         return QueueRef(arn=self.intrinsics.text(value, at))
 
     def dead_letter_of(self, queue: QueueRef) -> QueueRef | None:
@@ -174,10 +181,7 @@ class _Reader:
             if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::EventSourceMapping":
                 continue
             properties = self.properties(mapping_id)
-            call = intrinsic_of(properties.get("FunctionName"))
-            target = call[1] if call else None
-            target_id = str(target.split(".", 1)[0] if isinstance(target, str) else (target or [None])[0])
-            if target_id != logical:
+            if self.referenced_resource(properties.get("FunctionName")) != logical:
                 continue
             at: Path_ = ("Resources", mapping_id, "Properties")
             return SqsTrigger(event=mapping_id, queue=self.queue(properties.get("EventSourceArn"),
@@ -211,12 +215,12 @@ class _Reader:
         sqs = (self.sqs_events(logical, props.get("Events"), (*at, "Events")) if serverless
                else self.event_source_mapping(logical))
         dlq = self.dead_letter_of(sqs.queue) if sqs else None
-        dead_letter = props.get("DeadLetterQueue") if serverless else props.get("DeadLetterConfig")
-        if dlq is None and isinstance(dead_letter, dict) and dead_letter.get("Type", "SQS") == "SQS":
-            target_key = "TargetArn"
-            if target_key in dead_letter:
-                dlq = self.queue(dead_letter[target_key], (*at, "DeadLetterQueue" if serverless
-                                                           else "DeadLetterConfig", target_key))
+        # Without an SQS redrive, the function's own dead-letter target (asynchronous invocations) is the DLQ.
+        dead_letter_key = "DeadLetterQueue" if serverless else "DeadLetterConfig"
+        dead_letter = props.get(dead_letter_key)
+        if dlq is None and isinstance(dead_letter, dict) and dead_letter.get("Type", "SQS") == "SQS" \
+                and "TargetArn" in dead_letter:
+            dlq = self.queue(dead_letter["TargetArn"], (*at, dead_letter_key, "TargetArn"))
         architectures = self.intrinsics.resolve(props.get("Architectures") or ["x86_64"], (*at, "Architectures"))
         return SamFunction(
             logical_id=logical, line=line, runtime=runtime, handler=handler, code_uri=code_uri,

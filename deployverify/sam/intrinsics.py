@@ -10,6 +10,7 @@ names the file, the line and the resource.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -228,8 +229,6 @@ class Intrinsics:
             if function == "Fn::Length":
                 return len(argument)
             if function == "Fn::ToJsonString":
-                import json
-
                 return json.dumps(argument, separators=(",", ":"))
         except (ValueError, TypeError, IndexError, KeyError) as exc:
             raise self.document.error(at, f"{function} cannot be evaluated with {argument!r}: "
