@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deployverify.core import check as dv
 from deployverify.core.check import check
-from deployverify.gate.probe.import_closure import closure_findings
+from deployverify.gate.probe.import_closure import closure_findings, guarded_missing
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.lambda_image.runtimes import runtime_info
 from deployverify.target import Target
@@ -14,7 +14,9 @@ from deployverify.target import Target
 def test_imports_resolve(target: Target, bundle_index: BundleIndex) -> None:
     """Every `import`/`from` in first-party code, including imports inside functions, names a module found in the
     bundle, a layer, the runtime's standard library (for its Python version) or its preinstalled packages (boto3,
-    botocore, ...). Guarded (`try/except ImportError`), `TYPE_CHECKING` and other-interpreter branches are skipped.
+    botocore, ...). Guarded imports (`try/except ImportError`, `ModuleNotFoundError` or bare `except`; the `except`'s
+    fallback when the `try`'s imports resolve; `importlib.util.find_spec` tests), `TYPE_CHECKING` and
+    other-interpreter branches are not failures: a guarded import of an absent module is noted in the evidence.
     A failure names the file and line and suggests the fix (a path in the bundle or the source tree)."""
     info = runtime_info(target.runtime)
     modules = bundle_index.first_party_modules()
@@ -24,4 +26,7 @@ def test_imports_resolve(target: Target, bundle_index: BundleIndex) -> None:
     base = target.source_path.parent if target.source_path else None
     findings = closure_findings(bundle_index, info.python_tuple, info.preinstalled_modules, target.source_roots(),
                                 target.architecture, display_base=base)
+    guarded = guarded_missing(bundle_index, info.python_tuple, info.preinstalled_modules)
+    if guarded:
+        dv.evidence(f"guarded import(s) of absent modules, which the code runs without: {', '.join(guarded)}")
     dv.expect_no_findings(findings, what="import")

@@ -118,6 +118,35 @@ def test_unresolved_imports_are_reported_with_their_line(tmp_path: Path, source:
     assert missing(bundle) == [(module, line)]
 
 
+# (first-party source, what DV222 reports as (module, line)): imports the code expects may be missing
+GUARDED = [
+    # The except's fallback never runs while the try's import resolves (tomllib is stdlib on 3.11).
+    ("try:\n    import tomllib\nexcept ModuleNotFoundError:\n    import tomli as tomllib\n", []),
+    ("try:\n    import ujson as json\nexcept:  # noqa: E722\n    import json\n", []),
+    ("try:\n    from yaml import CSafeLoader\nexcept (ImportError, AttributeError):\n    pass\n", []),
+    # Both missing: the fallback is what runs, so it fails.
+    ("try:\n    import ujson_gone\nexcept ImportError:\n    import simdjson_gone\n", [("simdjson_gone", 4)]),
+    # A handler for another error is not a fallback.
+    ("try:\n    import json\nexcept ValueError:\n    import json_gone\n", [("json_gone", 4)]),
+    ("import importlib.util\nif importlib.util.find_spec('orjson') is not None:\n    import orjson\n", []),
+    ("from importlib.util import find_spec\nif not find_spec('orjson'):\n    x = 1\nelse:\n    import orjson\n", []),
+    ("import sys\nif sys.version_info < (3, 9):\n    import importlib_resources\n", []),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mypy_boto3_s3 import S3Client\n", []),
+]
+
+
+@pytest.mark.parametrize(("source", "reported"), GUARDED)
+def test_guarded_imports_are_not_failures(tmp_path: Path, source: str, reported: list[tuple[str, int]]) -> None:
+    assert missing(write(tmp_path / "bundle", {"app.py": source})) == reported
+
+
+def test_guarded_absent_modules_are_evidence(tmp_path: Path) -> None:
+    from deployverify.gate.probe.import_closure import guarded_missing
+
+    bundle = write(tmp_path / "bundle", {"app.py": GUARDED[0][0] + GUARDED[5][0]})
+    assert guarded_missing(BundleIndex.from_bundle(bundle), (3, 11), ()) == ["app.py:4 tomli", "app.py:7 orjson"]
+
+
 def test_a_module_is_not_a_package(tmp_path: Path) -> None:
     bundle = write(tmp_path / "bundle", {"app.py": "import helpers.io\n", "helpers.py": ""})
     index = BundleIndex.from_bundle(bundle)

@@ -45,7 +45,10 @@ def test_init_writes_a_loadable_target(tmp_path: Path) -> None:
     fn = target.functions[0]
     assert (target.runtime, fn.handler, fn.timeout_s, fn.memory_mb, fn.reserved_concurrency) == (
         "python3.11", "app.handler", 900, 1024, 10)
-    assert fn.environment == {"STAGE": "dev"}  # !Ref values are deploy-time, not known here
+    # A !Ref to a resource is known only at deploy: the key stays, with a placeholder that says so.
+    assert fn.environment == {"BUCKET": "<known at deploy: !Ref Bucket>", "STAGE": "dev"}
+    assert load_target(tmp_path / "deployverify.yaml", env={"BUCKET": "real-bucket"}).functions[0].environment == {
+        "BUCKET": "real-bucket", "STAGE": "dev"}
     assert target.bundle.sam is not None
     assert target.bundle.sam.function == "Worker"
     assert init(tmp_path).returncode == 2  # never overwrites without --force
@@ -55,3 +58,24 @@ def test_init_without_template_is_an_input_error(tmp_path: Path) -> None:
     done = init(tmp_path)
     assert done.returncode == 2
     assert "template.yaml: no SAM template here" in done.stderr
+
+
+def test_parameter_overrides_and_the_function_whose_code_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE.replace("STAGE: dev", "STAGE: !Ref Stage").replace(
+        "Resources:", "Parameters:\n  Stage: {Type: String, Default: dev}\nResources:"))
+    done = init(tmp_path, "--parameter-overrides", "Stage=prod", "--function", "Worker")
+    assert done.returncode == 0, done.stderr
+    assert load_target(tmp_path / "deployverify.yaml", env={}).functions[0].environment["STAGE"] == "prod"
+    done = init(tmp_path, "--force", "--function", "Bucket")
+    assert done.returncode == 2
+    assert "no zip Python function 'Bucket' in the template (it has Worker)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_template_without_a_zip_python_function_says_why(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Thumbs:\n    Type: AWS::Serverless::Function\n    Properties: {PackageType: Image}\n")
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert "the template has no zip Python function to check (Thumbs: PackageType Image" in done.stderr
+    assert not (tmp_path / "deployverify.yaml").exists()

@@ -55,21 +55,23 @@ def test_parameter_overrides_change_every_name() -> None:
     assert spec.functions[0].function_name == "docworker-prod-worker"
 
 
-@pytest.mark.parametrize(("resource", "message"), [
-    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !If [IsProd, a, b]\n",
+@pytest.mark.parametrize(("resource", "line", "message"), [
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !If [IsProd, a, b]\n", 2,
      "Resources.Q: Fn::If is not supported by the local stack"),
-    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref Missing\n",
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref Missing\n", 2,
      "Resources.Q: !Ref Missing: not a parameter or a resource"),
     ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      RedrivePolicy:\n        deadLetterTargetArn: arn:x\n"
-     "        maxReceiveCount: 2\n", "RedrivePolicy.deadLetterTargetArn: the local stack needs !GetAtt <Queue>.Arn"),
+     "        maxReceiveCount: 2\n", 6,
+     "RedrivePolicy.deadLetterTargetArn: the local stack needs !GetAtt <Queue>.Arn"),
 ])
-def test_what_the_local_stack_cannot_resolve_is_named(tmp_path: Path, resource: str, message: str) -> None:
+def test_what_the_local_stack_cannot_resolve_is_named(tmp_path: Path, resource: str, line: int,
+                                                      message: str) -> None:
     template = tmp_path / "template.yaml"
     template.write_text("Resources:\n" + resource)
     with pytest.raises(DeployVerifyError) as raised:
         load_stack_spec(template, region="us-east-1")
     assert message in str(raised.value)
-    assert str(template) in str(raised.value)
+    assert str(raised.value).startswith(f"{template}:{line} ")  # the line of the resource or the field
 
 
 def test_the_database_secret_keeps_the_templates_keys_with_local_values() -> None:

@@ -75,23 +75,27 @@ def expected_config(target: Target, function: Function) -> Expected:
     template = template_path(target)
     if template is None:
         return from_target
-    from deployverify.sam.template import load_stack_spec
+    from deployverify.sam.application import load_application
+    from deployverify.sam.intrinsics import Unresolved
 
     try:
-        spec, _ = load_stack_spec(template, region=target.region or "us-east-1")
-    except (DeployVerifyError, OSError, KeyError, TypeError):
+        app = load_application(template, pseudo={"AWS::Region": target.region} if target.region else None)
+    except (DeployVerifyError, OSError):
         return from_target
-    candidates = [f for f in spec.functions if f.function_name == name] or \
-        [f for f in spec.functions if f.logical_id == function.name] or \
-        (list(spec.functions) if len(spec.functions) == 1 else [])
+    candidates = [f for f in app.functions if f.function_name == name] or \
+        [f for f in app.functions if f.logical_id == function.name] or \
+        (list(app.functions) if len(app.functions) == 1 else [])
     if not candidates:
         return from_target
     found = candidates[0]
+
+    def known(value: int | Unresolved | None, fallback: int | None) -> int | None:
+        return value if isinstance(value, int) else fallback
+
     return Expected(
-        function_name=name, runtime=found.runtime, handler=found.handler, timeout_s=found.timeout_s,
-        memory_mb=found.memory_mb,
-        reserved_concurrency=found.reserved_concurrency if found.reserved_concurrency is not None
-        else function.reserved_concurrency,
+        function_name=name, runtime=found.runtime, handler=found.handler,
+        timeout_s=known(found.timeout_s, function.timeout_s), memory_mb=known(found.memory_mb, function.memory_mb),
+        reserved_concurrency=known(found.reserved_concurrency, function.reserved_concurrency),
         environment_keys=tuple(sorted(found.environment)) if found.environment else from_target.environment_keys,
         source=f"{template.name} ({found.logical_id})")
 

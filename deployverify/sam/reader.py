@@ -1,50 +1,125 @@
-"""Reads a SAM template.yaml: CloudFormation short tags become their long form, errors name the file and line.
+"""Reads a SAM template.yaml keeping the line of every value: short tags become their long form (`!Ref X` ->
+`{"Ref": "X"}`, `!Sub s` -> `{"Fn::Sub": s}`), and every error names the file, the line and the resource.
 
 The one reader of template files: `init`, the local stack and the deployed-config check all start here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from deployverify.core.errors import DeployVerifyError
+from deployverify.target.yamlnodes import Path_, format_path
+
+# CloudFormation's short-form tags. `!Ref` and `!Condition` keep their bare key; the rest become `Fn::<Name>`.
+SHORT_TAGS = frozenset({
+    "Ref", "Condition", "Sub", "GetAtt", "If", "Join", "Select", "Split", "FindInMap", "Base64", "Cidr", "GetAZs",
+    "ImportValue", "Equals", "And", "Or", "Not", "Transform", "ToJsonString", "Length",
+})
 
 
-class _SamLoader(yaml.SafeLoader):
-    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt, ...) as plain values instead of failing."""
+@dataclass(frozen=True)
+class SamDocument:
+    """The template's value plus the line of each path in it."""
+
+    path: Path
+    value: dict[str, Any]
+    lines: dict[Path_, int]
+
+    def line(self, path: Path_) -> int:
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def where(self, path: Path_) -> str:
+        """`template.yaml:14 Resources.Worker.Properties.Handler`: the resource is the second part of the path."""
+        return f"{self.path}:{self.line(path)} {format_path(path)}"
+
+    def error(self, path: Path_, message: str) -> DeployVerifyError:
+        return DeployVerifyError(message, where=self.where(path))
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.value["Resources"]
+        return resources
 
 
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {f"Fn::{suffix}" if suffix != "Ref" else "Ref": loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {f"Fn::{suffix}": loader.construct_sequence(node, deep=True)}
-    return {f"Fn::{suffix}": loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+def _tagged(tag: str, value: Any, where: str) -> Any:
+    name = tag[1:]
+    if name not in SHORT_TAGS:
+        raise DeployVerifyError(f"unknown intrinsic function {tag}: CloudFormation knows "
+                                f"{', '.join('!' + t for t in sorted(SHORT_TAGS))}", where=where)
+    if name in ("Ref", "Condition"):
+        return {name: value}
+    return {f"Fn::{name}": value}
 
 
-_SamLoader.add_multi_constructor("!", _tag)
+def _compose(text: str, path: Path) -> yaml.Node:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise DeployVerifyError(f"invalid YAML: {problem}", where=f"{path}:{line}") from None
+    except yaml.YAMLError as exc:
+        raise DeployVerifyError(f"invalid YAML: {exc}", where=str(path)) from None
+    if root is None:
+        raise DeployVerifyError("the template is empty", where=f"{path}:1")
+    return root
+
+
+def load_document(path: Path) -> SamDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DeployVerifyError("no SAM template here; pass --template FILE", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeployVerifyError(f"cannot read the template: {exc}", where=str(path)) from None
+    root = _compose(text, path)
+    lines: dict[Path_, int] = {}
+    constructor = yaml.SafeLoader("")
+
+    def build(node: yaml.Node, at: Path_) -> Any:
+        lines.setdefault(at, node.start_mark.line + 1)  # a mapping value keeps its key's line
+        where = f"{path}:{node.start_mark.line + 1} {format_path(at)}"
+        if isinstance(node, yaml.MappingNode):
+            value: Any = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise DeployVerifyError("keys must be plain strings", where=where)
+                key = str(key_node.value)
+                key_where = f"{path}:{key_node.start_mark.line + 1} {format_path((*at, key))}"
+                if key == "<<":
+                    raise DeployVerifyError("YAML merge keys (<<) are not supported by CloudFormation",
+                                            where=key_where)
+                if key in value:
+                    raise DeployVerifyError(f"duplicate key {key!r} (CloudFormation rejects it)", where=key_where)
+                lines[(*at, key)] = key_node.start_mark.line + 1
+                value[key] = build(value_node, (*at, key))
+        elif isinstance(node, yaml.SequenceNode):
+            value = [build(item, (*at, index)) for index, item in enumerate(node.value)]
+        elif node.tag.startswith("!"):
+            value = node.value  # a tagged scalar (`!Ref Name`) is its plain text
+        else:
+            try:
+                value = constructor.construct_object(node)
+            except yaml.constructor.ConstructorError as exc:
+                raise DeployVerifyError(f"invalid value: {exc.problem}", where=where) from None
+        if node.tag.startswith("!"):
+            return _tagged(node.tag, value, where)
+        return value
+
+    data = build(root, ())
+    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
+        raise DeployVerifyError("not a SAM template: no Resources mapping", where=f"{path}:1")
+    return SamDocument(path=path, value=data, lines=lines)
 
 
 def read_template(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SamLoader)  # noqa: S506 - SafeLoader subclass
-    except FileNotFoundError:
-        raise DeployVerifyError("no SAM template here; pass --template FILE", where=str(path)) from None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise DeployVerifyError(f"invalid YAML: {exc.problem}", where=f"{path}:{line}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
-        raise DeployVerifyError("not a SAM template: no Resources mapping", where=str(path))
-    return data
-
-
-def functions(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    globals_ = template.get("Globals", {}).get("Function", {})
-    found = []
-    for name, resource in template["Resources"].items():
-        if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::Function":
-            found.append((name, {**globals_, **resource.get("Properties", {})}))
-    return found
+    """The template as plain data (short tags in their long form), for readers that need no line numbers."""
+    return load_document(path).value

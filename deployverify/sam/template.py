@@ -1,22 +1,25 @@
 """What the SAM template declares, resolved for a local stack: bucket, queues, secrets and functions with real names.
 
-Only what the local stack creates is read: AWS::Serverless::Function (with its SQS event), AWS::S3::Bucket,
-AWS::SQS::Queue and AWS::SecretsManager::Secret. Intrinsics are resolved the way CloudFormation would with the
-parameters' defaults: Ref, Fn::Sub (both forms), Fn::GetAtt (Arn, QueueName, QueueUrl), Fn::Join and the pseudo
-parameters. Anything else is reported with the resource it sits in, instead of silently becoming a wrong name.
+The template is read by deployverify.sam.reader (line-aware, short tags in long form) and functions get Globals
+merged as deployverify.sam.application merges them. Only what the local stack creates is read:
+AWS::Serverless::Function (with its SQS event), AWS::S3::Bucket, AWS::SQS::Queue and AWS::SecretsManager::Secret.
+Intrinsics are resolved the way CloudFormation would with the parameters' defaults: Ref, Fn::Sub (both forms),
+Fn::GetAtt (Arn, QueueName, QueueUrl), Fn::Join and the pseudo parameters. Anything else is reported with the
+resource it sits in, instead of silently becoming a wrong name.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deployverify.core.errors import DeployVerifyError
-from deployverify.sam.reader import read_template
+from deployverify.sam.application import merge_globals
+from deployverify.sam.reader import load_document
 
 MOTO_ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the local stack shows carries it
 DEFAULT_SQS_BATCH_SIZE = 10  # Lambda's default for an SQS event source
@@ -101,15 +104,18 @@ class Resolver:
     """Resolves intrinsics. `refs` and `attributes` grow as resources are created (a secret's ARN, for one)."""
 
     def __init__(self, template: Path, parameters: Mapping[str, str], region: str, account_id: str,
-                 stack_name: str) -> None:
+                 stack_name: str, lines: Callable[[tuple[str, ...]], int] | None = None) -> None:
         self.template = template
+        self._line = lines
         self.pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::StackName": stack_name,
                        "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": ""}
         self.refs: dict[str, str] = dict(parameters)
         self.attributes: dict[tuple[str, str], str] = {}
 
     def fail(self, where: str, message: str) -> DeployVerifyError:
-        return DeployVerifyError(message, where=f"{self.template} {where}")
+        """`template.yaml:14 Resources.Q.Properties.QueueName: ...`: the line of the dotted path, when known."""
+        line = f":{self._line(tuple(where.split('.')))}" if self._line else ""
+        return DeployVerifyError(message, where=f"{self.template}{line} {where}")
 
     def ref(self, name: str, where: str) -> str:
         if name in self.pseudo:
@@ -168,11 +174,12 @@ def _int(value: Any, default: int) -> int:
 def load_stack_spec(template_path: Path, *, region: str, account_id: str = MOTO_ACCOUNT_ID,
                     stack_name: str = "deployverify-local",
                     parameter_overrides: Mapping[str, str] | None = None) -> tuple[StackSpec, Resolver]:
-    template = read_template(template_path)
+    document = load_document(template_path)
+    template = document.value
     parameters = {name: str(p.get("Default", "")) for name, p in (template.get("Parameters") or {}).items()
                   if isinstance(p, dict)}
     parameters.update(parameter_overrides or {})
-    resolver = Resolver(template_path, parameters, region, account_id, stack_name)
+    resolver = Resolver(template_path, parameters, region, account_id, stack_name, document.line)
     resources: dict[str, Any] = template["Resources"]
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
     buckets, queues, secrets, functions, ignored = [], [], [], [], []
@@ -270,9 +277,8 @@ def _secret(resolver: Resolver, logical: str, props: dict[str, Any], where: str)
 
 def _function(resolver: Resolver, logical: str, globals_fn: dict[str, Any], props: dict[str, Any],
               where: str) -> FunctionSpec:
-    merged = {**globals_fn, **props}
-    env = {**((globals_fn.get("Environment") or {}).get("Variables") or {}),
-           **((props.get("Environment") or {}).get("Variables") or {})}
+    merged = merge_globals(globals_fn, props)
+    env = dict((merged.get("Environment") or {}).get("Variables") or {})
     name = resolver.resolve(merged.get("FunctionName"), where) or logical
     sqs = None
     for event_name, event in (merged.get("Events") or {}).items():

@@ -4,8 +4,10 @@ Lambda finds a module in the bundle (/var/task), then the layers (/opt/python...
 library and its preinstalled packages (boto3 and friends). An import that resolves in none of them fails with
 `No module named ...` the moment it runs, which for an import inside a function is long after deploy.
 
-What is not a failure: imports guarded by `try/except ImportError`, imports under `if TYPE_CHECKING:`, and imports
-in a branch of `if sys.version_info ...`/`if sys.platform ...` that does not run on the runtime. `from pkg import
+What is not a failure: imports guarded by `try/except ImportError` (or `ModuleNotFoundError`, or a bare `except`),
+the fallback import in such an `except` when the `try`'s imports resolve (it never runs then), imports in either
+branch of an `if` that asks `importlib.util.find_spec(...)`, imports under `if TYPE_CHECKING:`, and imports in a
+branch of `if sys.version_info ...`/`if sys.platform ...` that does not run on the runtime. `from pkg import
 name` needs only `pkg`: `name` may be an attribute. Below a third-party or standard-library top-level name only
 namespace packages are followed, since modules such as `six` add submodules at run time.
 """
@@ -68,13 +70,35 @@ def find_missing(name: str, index: BundleIndex, stdlib: frozenset[str],
     return None
 
 
+def _expected_absent(ref: ImportRef, index: BundleIndex, stdlib: frozenset[str], available: frozenset[str],
+                     python: tuple[int, int]) -> bool:
+    """The code runs without this import: it is guarded, typing-only, for another interpreter, or a fallback whose
+    preferred alternatives all resolve."""
+    if ref.guarded or ref.type_checking or not runs_on(ref.conditions, python):
+        return True
+    return bool(ref.alternatives) and all(find_missing(a, index, stdlib, available) is None for a in ref.alternatives)
+
+
+def guarded_missing(index: BundleIndex, python: tuple[int, int], preinstalled: Iterable[str]) -> list[str]:
+    """`file:line module` of each guarded import whose module is absent: evidence, not a failure."""
+    stdlib, available = stdlib_names(python), frozenset(preinstalled)
+    found = []
+    for _, ref in index.first_party_imports():
+        if ref.type_checking or ref.beyond_top or not _expected_absent(ref, index, stdlib, available, python):
+            continue
+        if find_missing(ref.module, index, stdlib, available) is not None:
+            path = ref.path.relative_to(index.root).as_posix() if ref.path.is_relative_to(index.root) else ref.path
+            found.append(f"{path}:{ref.line} {ref.module}")
+    return found
+
+
 def unresolved_imports(index: BundleIndex, python: tuple[int, int],
                        preinstalled: Iterable[str]) -> list[MissingImport]:
     stdlib = stdlib_names(python)
     available = frozenset(preinstalled)
     missing: list[MissingImport] = []
     for module, ref in index.first_party_imports():
-        if ref.guarded or ref.type_checking or not runs_on(ref.conditions, python):
+        if _expected_absent(ref, index, stdlib, available, python):
             continue
         if ref.beyond_top:
             missing.append(MissingImport(module, ref, ref.module, "a relative import beyond the top-level package "

@@ -43,12 +43,15 @@ class ImportRef:
     path: Path
     line: int
     in_function: bool
-    guarded: bool  # inside try/except ImportError: the code expects it may be missing
+    guarded: bool  # inside try/except ImportError or a find_spec test: the code expects it may be missing
     type_checking: bool = False
     # Enclosing `if`s that test the interpreter (sys.version_info, sys.platform): (test source, branch taken).
     # The import runs only where every test has that outcome (deployverify.gate.probe.import_closure evaluates them).
     conditions: tuple[tuple[str, bool], ...] = ()
     beyond_top: bool = False  # a relative import with more dots than the package has levels: always fails
+    # In an `except ImportError:` handler: the modules its `try` imports. The handler's import runs only when one
+    # of them is missing, so it can fail only then (`try: import tomllib` / `except ImportError: import tomli`).
+    alternatives: tuple[str, ...] = ()
 
     def candidates(self) -> tuple[str, ...]:
         """The module names this statement may load: `from a import b` loads `a` and maybe the submodule `a.b`."""
@@ -211,12 +214,13 @@ class _ImportCollector(ast.NodeVisitor):
         self._guard_depth = 0
         self._type_checking_depth = 0
         self._conditions: list[tuple[str, bool]] = []
+        self._alternatives: tuple[str, ...] = ()
 
     def _add(self, module: str, names: tuple[str, ...], line: int, beyond_top: bool = False) -> None:
         self.refs.append(ImportRef(module=module, names=names, path=self.path, line=line,
                                    in_function=self._function_depth > 0, guarded=self._guard_depth > 0,
                                    type_checking=self._type_checking_depth > 0, conditions=tuple(self._conditions),
-                                   beyond_top=beyond_top))
+                                   beyond_top=beyond_top, alternatives=self._alternatives))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -247,11 +251,18 @@ class _ImportCollector(ast.NodeVisitor):
 
     def visit_Try(self, node: ast.Try) -> None:
         guarded = any(_catches_import_error(h.type) for h in node.handlers)
+        first = len(self.refs)
         self._guard_depth += guarded
         for statement in node.body:
             self.visit(statement)
         self._guard_depth -= guarded
-        for part in (*node.handlers, *node.orelse, *node.finalbody):
+        tried = tuple(dict.fromkeys(ref.module for ref in self.refs[first:] if not ref.beyond_top))
+        for handler in node.handlers:
+            fallback = bool(tried) and _catches_import_error(handler.type)
+            outer, self._alternatives = self._alternatives, (tried if fallback else self._alternatives)
+            self.visit(handler)
+            self._alternatives = outer
+        for part in (*node.orelse, *node.finalbody):
             self.visit(part)
 
     def visit_TryStar(self, node: ast.TryStar) -> None:
@@ -260,10 +271,15 @@ class _ImportCollector(ast.NodeVisitor):
     def visit_If(self, node: ast.If) -> None:
         type_checking = _is_type_checking(node.test)
         condition = ast.unparse(node.test) if _tests_interpreter(node.test) else None
+        # `if importlib.util.find_spec("orjson"):` asks whether a module is there: imports in either branch are
+        # the code's own answer to its absence, like a try/except ImportError.
+        availability = _tests_availability(node.test)
+        self._guard_depth += availability
         self._type_checking_depth += type_checking
         self._visit_branch(node.body, condition, True)
         self._type_checking_depth -= type_checking
         self._visit_branch(node.orelse, condition, False)
+        self._guard_depth -= availability
 
     def _visit_branch(self, statements: list[ast.stmt], condition: str | None, taken: bool) -> None:
         if condition is not None:
@@ -286,6 +302,13 @@ def _tests_interpreter(test: ast.expr) -> bool:
     """`if sys.version_info >= (3, 11):`, `if sys.platform == "win32":` and combinations of them."""
     return any(isinstance(n, ast.Attribute) and n.attr in ("version_info", "platform")
                and isinstance(n.value, ast.Name) and n.value.id == "sys" for n in ast.walk(test))
+
+
+def _tests_availability(test: ast.expr) -> bool:
+    """`find_spec("x")`, `importlib.util.find_spec("x") is not None` and combinations of them."""
+    return any(isinstance(n, ast.Call) and ((isinstance(n.func, ast.Name) and n.func.id == "find_spec")
+                                            or (isinstance(n.func, ast.Attribute) and n.func.attr == "find_spec"))
+               for n in ast.walk(test))
 
 
 def _is_type_checking(test: ast.expr) -> bool:

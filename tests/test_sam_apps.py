@@ -1,0 +1,112 @@
+"""The SAM application corpus (fixtures/sam-apps/<app>/), run as a user would: `deployverify init` in the app's
+folder, then the written target is read back (and, where expected.yaml asks, `deployverify gate` runs on it).
+
+Each app's expected.yaml is its verdict: the active functions with their settings, the functions written only as
+comments (other code), those not applicable (images), the layers, the DLQ, lines the file must contain; or, for a
+broken template, exit 2 and the phrases of the one error line (file:line and resource).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deployverify.target import load_target
+from tests.support.env import TEST_IMAGE, require_docker, require_tool
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APPS = REPO_ROOT / "fixtures" / "sam-apps"
+TOOLS = REPO_ROOT / ".ci-tools" / "bin"
+
+
+def expected(app: str) -> dict[str, Any]:
+    verdict: dict[str, Any] = yaml.safe_load((APPS / app / "expected.yaml").read_text(encoding="utf-8"))
+    return verdict
+
+
+def deployverify(folder: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": os.pathsep.join((str(TOOLS), str(Path(sys.executable).parent),
+                                                  os.environ.get("PATH", "")))}
+    return subprocess.run([sys.executable, "-m", "deployverify.cli", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, check=False, timeout=timeout)
+
+
+@pytest.fixture
+def app_folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    folder = tmp_path / str(request.param)
+    shutil.copytree(APPS / str(request.param), folder, ignore=shutil.ignore_patterns("expected.yaml"))
+    return folder
+
+
+ALL_APPS = sorted(p.name for p in APPS.iterdir() if (p / "expected.yaml").exists())
+
+
+def test_the_corpus_has_every_case_this_reader_covers() -> None:
+    assert {"globals-sub-env", "image-function", "layer-resource", "yaml-syntax-error", "unknown-intrinsic",
+            "guarded-import", "long-form-intrinsics"} <= set(ALL_APPS)
+
+
+@pytest.mark.parametrize("app_folder", ALL_APPS, indirect=True)
+def test_init_writes_the_expected_target(app_folder: Path) -> None:
+    verdict = expected(app_folder.name)["init"]
+    done = deployverify(app_folder, "init")
+    assert done.returncode == verdict["exit"], done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    if verdict["exit"] == 2:
+        (line,) = done.stderr.strip().splitlines()  # one clear error line
+        for phrase in verdict["stderr"]:
+            assert phrase in line
+        assert not (app_folder / "deployverify.yaml").exists()
+        return
+    text = (app_folder / "deployverify.yaml").read_text(encoding="utf-8")
+    target = load_target(app_folder / "deployverify.yaml", env={})
+    assert (target.name, target.runtime, target.architecture) == (verdict["name"], verdict["runtime"],
+                                                                  verdict["architecture"])
+    assert target.bundle.sam is not None
+    assert target.bundle.sam.function == verdict["name"]
+    written = [{"name": f.name, "handler": f.handler, "function_name": f.function_name, "timeout_s": f.timeout_s,
+                "memory_mb": f.memory_mb, **({"reserved_concurrency": f.reserved_concurrency}
+                                             if f.reserved_concurrency is not None else {}),
+                **({"environment": f.environment} if f.environment else {})} for f in target.functions]
+    assert written == verdict["functions"]
+    for name in verdict.get("commented", []):
+        assert f"# - name: {name}" in text
+    for name in verdict.get("not_applicable", []):
+        assert f"# Not applicable: {name} " in text
+    layers = [p.relative_to(app_folder).as_posix() for p in target.bundle.layers]
+    assert layers == verdict.get("layers", [])
+    assert target.dlq == verdict.get("dlq")
+    for phrase in verdict.get("text", []):
+        assert phrase in text
+
+
+GATED = [app for app in ALL_APPS if "gate" in expected(app)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app_folder", GATED, indirect=True)
+def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
+    require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
+    verdict = expected(app_folder.name)["gate"]
+    image = ["--image", TEST_IMAGE] if verdict.get("image") else []
+    if image:
+        require_docker()
+    assert deployverify(app_folder, "init", *verdict.get("init_args", [])).returncode == 0
+    done = deployverify(app_folder, "gate", "-k", verdict["keyword"], "--report-dir", str(app_folder / "out"),
+                        *image, timeout=600)
+    report = json.loads((app_folder / "out" / "report.json").read_text(encoding="utf-8"))
+    statuses = {check["id"]: check["status"] for check in report["checks"]}
+    assert statuses == verdict["checks"], done.stdout + done.stderr
+    evidence = "\n".join(line for check in report["checks"] for line in check["evidence"])
+    for phrase in verdict.get("evidence", []):
+        assert phrase in evidence
+    if "message" in verdict:
+        assert verdict["message"] in " ".join(check["message"] for check in report["checks"])
