@@ -99,7 +99,7 @@ def test_concurrency_and_timeout_margin(target: Target, deployments: list[Deploy
         if config is None:
             dv.blocked("DV601", f"`{seen.function}` is not deployed")
         peak = seen.max_ms
-        dv.evidence(f"{seen.function}: reserved concurrency {config.reserved_concurrency}, timeout "
+        dv.evidence(f"{seen.function}: reserved concurrency {config.reserved_concurrency or 'none'}, timeout "
                     f"{config.timeout_s}s, longest invocation {'none' if peak is None else f'{peak:.0f} ms'}")
         if not config.reserved_concurrency:
             dv.fail(registry.message("DV618", function=seen.function, problem="no reserved concurrency",

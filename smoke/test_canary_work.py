@@ -39,10 +39,10 @@ def test_no_stuck_work(target: Target, database: Connection) -> None:
     except stuck_work.StatusTableMissing as exc:
         dv.fail(f"{exc}; fix pipeline.status_table or canary.timestamp_column")
     dv.evidence(READ_ONLY)
-    dv.evidence(f"`{pipe.status_table}`: {stuck.count} row(s) in a non-final status for more than {threshold} min "
-                f"{stuck.by_status or ''}".rstrip())
+    statuses = ", ".join(f"`{s}` ({n})" for s, n in sorted(stuck.by_status.items()))
+    dv.evidence(f"`{pipe.status_table}`: {stuck.count} row(s) in a non-final status for more than {threshold} min"
+                + (f": {statuses}" if statuses else ""))
     if stuck.count:
-        statuses = ", ".join(f"`{s}` ({n})" for s, n in sorted(stuck.by_status.items()))
         dv.fail(registry.message("DV612", count=stuck.count, table=pipe.status_table, statuses=statuses,
                                  threshold_min=threshold, oldest=age_text(stuck.oldest_age_s),
                                  sample=", ".join(stuck.sample_ids)))

@@ -46,7 +46,8 @@ class CostEstimate:
     def arithmetic(self) -> str:
         return (f"${self.month_usd:.2f} = {self.invocations * self.scale:,.0f} requests x "
                 f"${REQUEST_USD_PER_MILLION:.2f}/M (${self.requests_usd:.2f}) + "
-                f"{self.gb_seconds * self.scale:,.1f} GB-s x ${self.gb_second_usd} (${self.compute_usd:.2f}) + "
+                f"{self.gb_seconds * self.scale:,.1f} GB-s x ${self.gb_second_usd:.10f}".rstrip("0") +
+                f" (${self.compute_usd:.2f}) + "
                 f"{self.documents * self.scale:,.0f} documents x ${self.ai_per_document_usd} (${self.ai_usd:.2f}); "
                 f"the {self.window} window's {self.invocations:,.0f} invocation(s), {self.gb_seconds:,.1f} GB-s and "
                 f"{self.documents} document(s) x {self.scale:g}")

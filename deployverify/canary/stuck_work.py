@@ -70,7 +70,7 @@ def stuck_work(conn: Connection, pipe: Pipeline, timestamp_column: str, older_th
         cur.execute(sql.SQL("SELECT {status}, count(*), min({stamp}) FROM {table} WHERE {where} GROUP BY {status}")
                     .format(status=status, stamp=stamp, table=table, where=where), values)
         groups = cur.fetchall()
-        cur.execute(sql.SQL("SELECT {key} FROM {table} WHERE {where} ORDER BY {stamp} LIMIT %(limit)s")
+        cur.execute(sql.SQL("SELECT {key} FROM {table} WHERE {where} ORDER BY {stamp}, {key} LIMIT %(limit)s")
                     .format(key=key, table=table, where=where, stamp=stamp), {**values, "limit": SAMPLE_IDS})
         sample = tuple(str(row[0]) for row in cur.fetchall())
     reference = now or dt.datetime.now(dt.UTC)

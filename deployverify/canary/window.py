@@ -14,7 +14,7 @@ class Window:
     @classmethod
     def last(cls, minutes: int, now: dt.datetime | None = None) -> Window:
         end = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0) + dt.timedelta(seconds=1)
-        return cls(end - dt.timedelta(minutes=minutes, seconds=1), end)
+        return cls(end - dt.timedelta(minutes=minutes), end)
 
     @property
     def minutes(self) -> int:

@@ -73,7 +73,7 @@ def test_a_healthy_window_passes_every_operational_check(resources: Resources, t
     assert run.code == 0
     evidence = "\n".join(line for c in run.report["checks"] for line in c["evidence"])
     assert "REPORT lines in CloudWatch Logs" in evidence  # moto cannot compute p95: the source is said
-    assert "read only" in evidence and "never changes or removes" in evidence
+    assert "read only: the canary ran SELECTs on production rows and never changes or removes" in evidence
     assert "phase `real worker code`: done (DV308 pass (gate gate-1), DV612 pass)" in evidence
     assert canary_metric(resources, resources.prefix) == [1.0]
 
@@ -117,7 +117,10 @@ def test_a_broken_window_fails_every_operational_check(resources: Resources, tmp
     assert f"no EventBridge rule `{resources.prefix}-gone` exists" in run.message("DV619")
     assert f"EventBridge rule `{resources.prefix}-off` is disabled" in run.message("DV619")
     assert f"has `cron(0 9 * * ? *)`, not `{DAILY}`" in run.message("DV619")
-    assert "x $0.5 ($" in run.message("DV620") and "over the $10.00 budget" in run.message("DV620")
+    assert run.message("DV620").startswith(
+        "estimated month $32616.09 = 432,000 requests x $0.20/M ($0.09) + 12,960,000.0 GB-s x $0.0000166667 "
+        "($216.00) + 64,800 documents x $0.5 ($32400.00); the 10 min window's 100 invocation(s), 3,000.0 GB-s and "
+        "15 document(s) x 4320; over the $10.00 budget")
     assert "phase `real worker code`: NOT DONE (DV308 not run (no report), DV502 not run (no report))" in \
         run.message("DV621")
     assert canary_metric(resources, resources.prefix) == [0.0]
