@@ -132,7 +132,7 @@ def _ran_since_last_fire(cloudwatch: Any, state: TaskState, now: dt.datetime) ->
     except expressions.Unsupported as exc:
         state.evidence.append(f"last run not verified: {exc}")
         return
-    window = Window(fired, now)
+    window = Window(fired, now + dt.timedelta(minutes=1))  # endpoints cut EndTime to the second: keep this minute
     seen = lambda_window(cloudwatch, None, state.function_name, None, window, None)
     state.evidence.append(f"since it last fired at {fired:%Y-%m-%d %H:%M} UTC: {seen.invocations:g} invocation(s), "
                           f"{seen.errors:g} error(s)")
