@@ -110,7 +110,8 @@ def test_rows_of_verification_runs_are_never_counted_as_stuck(service_rows: Data
     pipe = Pipeline(bucket="b", documents=())
     with service_rows.connect() as conn:
         stuck = stuck_work.stuck_work(conn, pipe, "updated_at", 60)
-        missing_column = pytest.raises(stuck_work.StatusTableMissing, stuck_work.stuck_work, conn, pipe, "touched", 60)
+        with pytest.raises(stuck_work.StatusTableMissing) as missing_column:
+            stuck_work.stuck_work(conn, pipe, "touched", 60)
 
     assert (stuck.count, stuck.by_status, len(stuck.sample_ids)) == (2, {"uploaded": 2}, 2)
     assert 3 * 86400 - 60 < stuck.oldest_age_s < 3 * 86400 + 600
