@@ -28,14 +28,19 @@ def _log_group(target: Target, function: Function, name: str) -> str:
     return f"/aws/lambda/{name}"
 
 
-@pytest.fixture(scope="module")
+# Session scope: the run orders checks by id across modules, and a module fixture would be rebuilt each time the
+# run comes back to this module.
+@pytest.fixture(scope="session")
 def window(target: Target) -> Window:
     return Window.last(target.canary.window_min)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployments(target: Target, aws: Any, window: Window) -> list[Deployment]:
     """Each function's deployed configuration (None when it is not deployed: DV601 says so) and its window."""
+    from deployverify.aws.session import client
+
+    no_retry = client("cloudwatch", target, max_attempts=1)
     found: list[Deployment] = []
     for function in target.functions:
         name = function.function_name or function.name
@@ -45,7 +50,8 @@ def deployments(target: Target, aws: Any, window: Window) -> list[Deployment]:
             config = None
         timeout = (config.timeout_s if config else None) or function.timeout_s
         found.append((function, config, lambda_window(aws.client("cloudwatch"), aws.client("logs"), name,
-                                                      _log_group(target, function, name), window, timeout)))
+                                                      _log_group(target, function, name), window, timeout,
+                                                      percentile_client=no_retry)))
     return found
 
 

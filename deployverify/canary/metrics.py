@@ -72,8 +72,24 @@ def metric_period(window: Window) -> int:
     return max(60, math.ceil(window.seconds / 60) * 60)
 
 
+@dataclass(frozen=True)
+class InvocationSums:
+    invocations: float
+    errors: float
+
+
+def invocation_sums(cloudwatch: Any, function: str, window: Window) -> InvocationSums:
+    """Invocations and Errors only: enough to tell whether a scheduled run happened and went well."""
+    period = metric_period(window)
+    sums = _values(cloudwatch, [_query("invocations", function, "Invocations", "Sum", period),
+                                _query("errors", function, "Errors", "Sum", period)], window)
+    return InvocationSums(invocations=sum(sums["invocations"]), errors=sum(sums["errors"]))
+
+
 def lambda_window(cloudwatch: Any, logs: Any, function: str, log_group: str | None, window: Window,
-                  timeout_s: float | None) -> LambdaWindow:
+                  timeout_s: float | None, *, percentile_client: Any = None) -> LambdaWindow:
+    """`percentile_client`: a CloudWatch client that does not retry, for the p95 query an endpoint may refuse (a
+    refused query retried with backoff costs seconds for nothing); `cloudwatch` when not given."""
     period = metric_period(window)
     sums = _values(cloudwatch, [_query("errors", function, "Errors", "Sum", period),
                                 _query("throttles", function, "Throttles", "Sum", period),
@@ -81,7 +97,8 @@ def lambda_window(cloudwatch: Any, logs: Any, function: str, log_group: str | No
                                 _query("maximum", function, "Duration", "Maximum", period),
                                 _query("duration", function, "Duration", "Sum", period)], window)
     try:
-        p95_values = _values(cloudwatch, [_query("p95", function, "Duration", "p95", period)], window)["p95"]
+        p95_values = _values(percentile_client or cloudwatch, [_query("p95", function, "Duration", "p95", period)],
+                             window)["p95"]
     except ClientError:
         p95_values = []
     maximum = max(sums["maximum"], default=None)

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from deployverify.canary import schedule_expressions as expressions
+from deployverify.canary.metrics import invocation_sums
 from deployverify.canary.window import Window
 from deployverify.target.model import ScheduledTask
 
@@ -125,15 +126,13 @@ def inspect(client: Any, cloudwatch: Any, task: ScheduledTask, function_name: st
 
 
 def _ran_since_last_fire(cloudwatch: Any, state: TaskState, now: dt.datetime) -> None:
-    from deployverify.canary.metrics import lambda_window
-
     try:
         fired = expressions.last_fire(state.task.expression, now - dt.timedelta(minutes=GRACE_MIN))
     except expressions.Unsupported as exc:
         state.evidence.append(f"last run not verified: {exc}")
         return
     window = Window(fired, now + dt.timedelta(minutes=1))  # endpoints cut EndTime to the second: keep this minute
-    seen = lambda_window(cloudwatch, None, state.function_name, None, window, None)
+    seen = invocation_sums(cloudwatch, state.function_name, window)
     state.evidence.append(f"since it last fired at {fired:%Y-%m-%d %H:%M} UTC: {seen.invocations:g} invocation(s), "
                           f"{seen.errors:g} error(s)")
     if seen.invocations == 0:
