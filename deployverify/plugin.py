@@ -254,6 +254,7 @@ _collector: Collector | None = None
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _collector
     _collector = session.config.stash.get(COLLECTOR_KEY, None)
+    _finished_here.clear()  # `deployverify demo` runs several sessions in one process: each sees only its own
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
