@@ -27,6 +27,7 @@ RUN_KEY = pytest.StashKey[RunContext]()
 COLLECTOR_KEY = pytest.StashKey["Collector"]()
 _PHASES = pytest.StashKey[list[tuple[str, str, Any]]]()
 _RECORDING = pytest.StashKey[tuple[dv.Recorder, Any, float]]()
+_STARTED = pytest.StashKey[float]()
 RESULT_PROPERTY = "deployverify_result"
 
 
@@ -77,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
                    started_at=worker["dv_started_at"] if worker else now_iso(),
                    require_image=bool(config.getoption("dv_require_image")))
     config.stash[RUN_KEY] = info
+    config.stash[_STARTED] = time.perf_counter()
     progress.attach(config.pluginmanager.getplugin("capturemanager"))
     if worker is None:
         config.stash[COLLECTOR_KEY] = Collector(info)
@@ -158,6 +160,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         recorder, _, started = item.stash[_RECORDING]
         result = build_result(check_id, item.stash[_PHASES], recorder, time.perf_counter() - started)
         report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
+        _finished_here[check_id] = _worse(_finished_here.get(check_id), result.status.value)
+
+
+# Check id -> worst status among the items this process finished so far: what a check about other checks (the
+# canary's migration phases) can see of its own run. Under xdist a process sees only its own items.
+_finished_here: dict[str, str] = {}
+
+
+def _worse(have: str | None, new: str) -> str:
+    rank = {"error": 3, "fail": 2, "pass": 1, "skip": 0}
+    return new if have is None or rank.get(new, 0) > rank.get(have, 0) else have
+
+
+def statuses_so_far() -> dict[str, str]:
+    return dict(_finished_here)
 
 
 def _redact_report(report: pytest.TestReport) -> None:
@@ -235,6 +252,7 @@ _collector: Collector | None = None
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _collector
     _collector = session.config.stash.get(COLLECTOR_KEY, None)
+    _finished_here.clear()  # `deployverify demo` runs several sessions in one process: each sees only its own
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -252,6 +270,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
               f"{type(exc).__name__}: {redact.redact(str(exc))}", file=sys.stderr)
     paths = write_reports(run, collector.info.report_dir)
     session.config.stash[_WRITTEN] = (run, paths)
+    if collector.info.mode == "canary":
+        _publish_canary_result(collector.info, run, time.perf_counter() - session.config.stash[_STARTED])
+
+
+def _publish_canary_result(info: RunContext, run: RunReport, duration_s: float) -> None:
+    """The canary's own 1/0 and duration, so an alarm pages on a failed or a missing canary; a failure to publish is
+    said, never raised (the report is already written)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from deployverify.aws.session import client
+    from deployverify.canary.publish import publish_result
+
+    passed = not any(r.status in (Status.FAIL, Status.ERROR) for r in run.checks)
+    namespace = info.target.canary.metric.namespace
+    try:
+        publish_result(client("cloudwatch", info.target), info.target, passed, duration_s)
+    except (ClientError, BotoCoreError, DeployVerifyError) as exc:
+        progress.say(f"could not publish the canary's result to CloudWatch `{namespace}`: {exc}")
+        return
+    progress.say(f"canary result published to CloudWatch `{namespace}`: Success={int(passed)}, "
+                 f"DurationSeconds={duration_s:.1f}")
 
 
 _WRITTEN = pytest.StashKey[tuple[RunReport, dict[str, Path]]]()

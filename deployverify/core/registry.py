@@ -175,6 +175,33 @@ _TABLE: tuple[CheckSpec, ...] = (
               "`{function}` reported {errors} error(s) and {throttles} throttle(s) in the last {window_min} min"),
     CheckSpec("DV611", "The trigger queue is draining",
               "oldest message in `{queue}` is {age_s}s old (limit {limit_s}s); the worker is not consuming"),
+    CheckSpec("DV612", "No work is stuck in a non-final status",
+              "{count} row(s) of `{table}` sit in {statuses} for more than {threshold_min} min (oldest {oldest}, "
+              "ids {sample}); the worker is not finishing them: check its trigger and logs, then reprocess them"),
+    CheckSpec("DV613", "The success rate meets its target",
+              "{processed} of {finished} document(s) finished in the last {window} were `{final}` ({percent}%, "
+              "target > {threshold}%), {failed} `{failed_status}`; read the failed rows' errors and fix the cause"),
+    CheckSpec("DV614", "The function's error rate and duration meet their targets",
+              "`{function}`: {problem} in the last {window}; fix what the logs show for the failing or slow "
+              "invocations"),
+    CheckSpec("DV615", "No invocation ran into the timeout",
+              "`{function}`: {count} invocation(s) hit the {timeout_s}s timeout in the last {window} (allowed "
+              "{threshold}; ids {sample}); make the work faster or raise the timeout"),
+    CheckSpec("DV616", "The DLQ holds no parked message",
+              "DLQ `{queue}` holds {count} message(s) (allowed {threshold}); the oldest is {oldest} old and SQS "
+              "deletes it in {left} (retention {retention}): reprocess them before they expire"),
+    CheckSpec("DV617", "Database connections stay below their limit",
+              "{active} of max_connections {maximum} in use ({percent}%, limit {threshold}%); close idle "
+              "connections, raise max_connections or add a proxy"),
+    CheckSpec("DV618", "Concurrency is reserved and the timeout has a margin",
+              "`{function}`: {problem}; {fix}"),
+    CheckSpec("DV619", "Each scheduled task is scheduled and ran",
+              "scheduled task `{function}` ({expression}): {problem}; deploy the schedule as declared"),
+    CheckSpec("DV620", "The month's cost stays within budget",
+              "estimated month {arithmetic}; over the ${budget} budget: find what grew (requests, duration or "
+              "documents) before the bill does"),
+    CheckSpec("DV621", "Every migration phase is done",
+              "{count} migration phase(s) not done: {phases}; finish them (each phase is done when its checks pass)"),
 )
 
 CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in _TABLE}

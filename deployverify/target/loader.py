@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError
 from deployverify.core.errors import HandlerError, TargetError
 from deployverify.core.handler import parse_handler
 from deployverify.target import model
+from deployverify.target.canary_section import build_canary
 from deployverify.target.yamlnodes import LocatedDocument, Path_, load_located
 
 _TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
@@ -142,8 +143,8 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
                         max_duration_ms=logs.get("max_duration_ms")),
         dlq=raw["dlq"]["queue"] if "dlq" in raw else None,
         history=_history(base, raw.get("history")),
-        canary=model.Canary(window_min=canary.get("window_min", 60),
-                            max_queue_age_s=canary.get("max_queue_age_s", 900)),
+        canary=build_canary(doc, base, canary, {f.name for f in functions} | {
+            f.function_name for f in functions if f.function_name}),
         local=model.Local(template=_existing(doc, base, local.get("template"), ("local", "template")),
                           schema_sql=_existing(doc, base, local.get("schema_sql"), ("local", "schema_sql")),
                           database_url=local.get("database_url"), secret_values=dict(local.get("secret_values", {})),

@@ -135,9 +135,53 @@ class Logs:
 
 
 @dataclass(frozen=True)
+class ScheduledTask:
+    """A function EventBridge runs on a schedule: a rule (or an EventBridge Scheduler schedule) with this expression
+    must exist, be enabled and target the function."""
+
+    function: str
+    expression: str
+    rule: str | None = None  # the rule's (or schedule's) name; found by its target when not given
+    kind: str = "rule"  # "rule" (EventBridge rule) or "scheduler" (EventBridge Scheduler schedule)
+    group: str = "default"  # the Scheduler's schedule group
+
+
+@dataclass(frozen=True)
+class MigrationPhase:
+    name: str
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CanaryMetric:
+    """Where the canary publishes its own result, so an alarm can page on a failed or a missing canary."""
+
+    namespace: str = "deployverify/canary"
+    dimensions: dict[str, str] = field(default_factory=dict)  # empty: {"Target": <target name>}
+
+
+# The defaults are the seed's KPIs: success rate > 95%, P95 < 120 s, error rate < 1%, no DLQ message, no timeout,
+# a $10/month billing alarm.
+@dataclass(frozen=True)
 class Canary:
-    window_min: int = 60
+    window_min: int = 1440
     max_queue_age_s: int = 900
+    stuck_after_min: int = 60
+    timestamp_column: str = "updated_at"
+    min_success_percent: float = 95.0
+    max_error_percent: float = 1.0
+    max_p95_duration_s: float = 120.0
+    max_timeouts: int = 0
+    max_dlq_messages: int = 0
+    dlq_warn_retention_percent: float = 50.0
+    max_db_connections_percent: float = 80.0
+    min_timeout_margin_percent: float = 20.0
+    budget_usd_month: float = 10.0
+    ai_cost_per_document_usd: float = 0.0
+    schedules: tuple[ScheduledTask, ...] = ()
+    phases: tuple[MigrationPhase, ...] = ()
+    phase_reports: tuple[Path, ...] = ()  # earlier runs' report.json (say, the deploy's gate) for ids not run here
+    metric: CanaryMetric = field(default_factory=CanaryMetric)
 
 
 @dataclass(frozen=True)
