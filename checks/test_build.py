@@ -10,7 +10,7 @@ from deployverify.core.check import check
 from deployverify.core.errors import BuildError
 from deployverify.core.handler import parse_handler
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
-from deployverify.gate.build.build import BuiltBundle
+from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
 from deployverify.run_context import RunContext
 from deployverify.target import Target

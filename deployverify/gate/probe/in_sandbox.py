@@ -247,7 +247,9 @@ def worker_main(names: list[str], write_fd: int, roots: list[str], report_loaded
     os._exit(0)
 
 
-class Worker:
+class ModuleImportWorker:
+    """One forked child importing a batch of first-party modules, reporting each outcome through its pipe."""
+
     def __init__(self, batch: int, names: list[str], roots: list[str], report_loaded: bool) -> None:
         self.batch = batch
         self.pending = list(names)
@@ -272,14 +274,14 @@ def import_all(batches: list[tuple[list[str], bool]], roots: list[str], workers:
     results: dict[str, Any] = {}
     loaded: set[str] = set()
     queue = [(i, names, flag) for i, (names, flag) in enumerate(batches) if names]
-    active: dict[int, Worker] = {}
+    active: dict[int, ModuleImportWorker] = {}
 
     def spawn(batch: int, names: list[str], flag: bool) -> None:
-        worker = Worker(batch, names, roots, flag)
+        worker = ModuleImportWorker(batch, names, roots, flag)
         worker.started = time.monotonic()
         active[worker.fd] = worker
 
-    def finish(worker: Worker, failure: str | None) -> None:
+    def finish(worker: ModuleImportWorker, failure: str | None) -> None:
         os.close(worker.fd)
         del active[worker.fd]
         _, status = os.waitpid(worker.pid, 0)
