@@ -148,6 +148,7 @@ def run_gate(config: Path, report_dir: Path, env: dict[str, str]) -> dict[str, A
     return dict(check)
 
 
+@pytest.mark.dv_outcomes("DV104:pass", "DV104:fail")
 def test_gate_passes_then_fails_naming_both_hashes(aws_env: dict[str, str], moto_url: str, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "bundle")
     config = write_target(tmp_path)
