@@ -66,5 +66,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if unproven:
         lines = [f"{function} is marked dv_outcomes{tuple(missing)} but no run it read gave that status"
                  for function, missing in unproven.items()]
-        session.config.get_terminal_writer().line("\n".join(lines), red=True)
+        session.config.get_terminal_writer().line("\n" + "\n".join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
