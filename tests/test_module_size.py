@@ -18,7 +18,6 @@ BEING_SPLIT = frozenset({
     "deployverify/local/worker.py",  # being split
     "deployverify/local/stack.py",  # being split
     "deployverify/gate/probe/in_sandbox.py",  # being split
-    "deployverify/pipeline/secret_keys.py",  # being split
     "smoke/conftest.py",  # being split
 })
 
