@@ -17,7 +17,6 @@ BEING_SPLIT = frozenset({
     "deployverify/gate/stubscan/symbols.py",  # being split
     "deployverify/local/worker.py",  # being split
     "deployverify/local/stack.py",  # being split
-    "deployverify/gate/probe/in_sandbox.py",  # being split
     "smoke/conftest.py",  # being split
 })
 
