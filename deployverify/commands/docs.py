@@ -12,7 +12,7 @@ from pathlib import Path
 from deployverify.commands.check_sources import Implementation, implementations, proving_tests
 from deployverify.core.registry import BANDS, CHECKS
 
-TESTS_FOLDER = Path(__file__).resolve().parents[2] / "tests"  # present in a checkout, absent from a wheel
+TESTS_FOLDER = Path(__file__).resolve().parents[2] / "tests"
 
 
 def _tests_line(label: str, tests: list[str]) -> list[str]:
@@ -22,9 +22,10 @@ def _tests_line(label: str, tests: list[str]) -> list[str]:
 
 def checks_markdown() -> str:
     found: dict[str, Implementation] = {}
-    for implementation in implementations():
-        found.setdefault(implementation.check_id, implementation)
-    tests = proving_tests(TESTS_FOLDER) if TESTS_FOLDER.is_dir() else {}
+    for each in implementations():
+        found.setdefault(each.check_id, each)  # an id implemented twice fails tests/test_registry.py
+    in_checkout = (TESTS_FOLDER.parent / "pyproject.toml").is_file()  # an installed copy has no tests of its own
+    tests = proving_tests(TESTS_FOLDER) if in_checkout else {}
     lines = ["# Checks", "",
              "Generated from `deployverify/core/registry.py`, the check functions and the tests' `dv_outcomes`",
              "markers; do not edit by hand. Regenerate with `python -m deployverify.commands.docs > docs/checks.md`.",
