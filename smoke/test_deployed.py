@@ -64,7 +64,8 @@ def test_code_is_built_bundle(target: Target, aws: Any, built_bundle: Any, dv_ru
     what was built and checked.
 
     The smoke side of DV104 (same comparison, same message): asked after the deploy, so a mismatch means the deploy
-    shipped other code. Unlike DV104 it has no file-by-file fallback: a smoke run deploys deployverify's zip."""
+    shipped other code. Unlike DV104 it compares CodeSha256 only, without DV104's file-by-file fallback for code
+    another tool zipped."""
     built = built_code_sha256(built_bundle.path, dv_run.cache_dir)
     for _expected, found in _present(target, aws):
         dv.evidence(f"{found.function_name}: deployed {found.code_sha256}, built {built}")

@@ -2,7 +2,8 @@
 
 The runtime (awslambdaric `_get_handler`) splits at the last dot (Runtime.MalformedHandlerName without one) and
 refuses a module whose first segment is built into the interpreter (Runtime.BuiltInModuleConflict): `import time`
-returns CPython's `time`, never the bundle's time.py.
+returns CPython's `time`, never the bundle's time.py. The split itself is deployverify/core/handler.py's, the one
+handler parser; this module adds only the built-in rule.
 """
 
 from __future__ import annotations
