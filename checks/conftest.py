@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from deployverify.gate.build.build import BuiltBundle
+from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.native import native
+from deployverify.gate.native.platform import platform_for
 from deployverify.gate.probe import SandboxUnavailable, Selection, select_sandbox
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome, cached_probe
@@ -23,7 +24,7 @@ def bundle_index(built_bundle: BuiltBundle) -> BundleIndex:
 @pytest.fixture(scope="session")
 def native_report(target: Target, built_bundle: BuiltBundle) -> native.NativeReport:
     """Every .so/.pyd header and WHEEL tag in the bundle and layers, judged against the runtime (DV201-DV205)."""
-    platform = native.platform_for(target.runtime, target.architecture)
+    platform = platform_for(target.runtime, target.architecture)
     return native.native_report(built_bundle.path, built_bundle.layers, platform)
 
 

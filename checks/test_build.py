@@ -9,9 +9,10 @@ from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.errors import BuildError
 from deployverify.core.handler import parse_handler
-from deployverify.deployed.bundle_code import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
-from deployverify.gate.build.build import BuiltBundle
+from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
+from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
+from deployverify.run_context import RunContext
 from deployverify.target import Target
 
 
@@ -60,9 +61,11 @@ def test_bundle_size(built_bundle: BuiltBundle) -> None:
 
 
 @check("DV104")
-def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle) -> None:
+def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle, dv_run: RunContext) -> None:
     """Each deployed function runs the built bundle: its CodeSha256 equals the built bundle's deterministic zip, or,
     when another tool (`sam deploy`) zipped it, the deployed zip's files are byte-identical to the bundle's.
+
+    The gate's side of DV603 (same comparison, same message): asked before `sam deploy`, against what is live now.
 
     Not applicable when there is nothing deployed to ask about: no function_name, no AWS credentials or region, an
     unreachable endpoint (AWS_ENDPOINT_URL is honoured) or a function that does not exist."""
@@ -76,7 +79,7 @@ def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle) 
     comparable = [d for d in deployed if d.code_sha256]
     if not comparable:
         dv.not_applicable("; ".join(d.reason for d in deployed))
-    built = built_code_sha256(built_bundle.path)
+    built = built_code_sha256(built_bundle.path, dv_run.cache_dir)
     dv.evidence(f"built bundle zips to CodeSha256 {built}", *(d.reason for d in deployed if d.reason))
     for code in comparable:
         if code.code_sha256 == built:

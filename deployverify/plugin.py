@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from deployverify.canary import history
 from deployverify.core import check as dv
-from deployverify.core import history, progress, redact, registry
+from deployverify.core import progress, redact, registry
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.results import Result, RunReport, Severity, Status, merge_result
 from deployverify.core.run_ids import new_run_id, now_iso

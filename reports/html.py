@@ -14,7 +14,7 @@ from deployverify.reports.templating import environment
 from deployverify.reports.timeline import trips
 from deployverify.reports.trend import trend_svg
 
-from deployverify.core.history import flips
+from deployverify.canary.history import flips
 from deployverify.core.registry import BANDS
 from deployverify.core.results import RunReport
 

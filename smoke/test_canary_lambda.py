@@ -14,7 +14,7 @@ from deployverify.canary.window import Window
 from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
-from deployverify.deployed import config as deployed
+from deployverify.deployed import configuration as deployed
 from deployverify.target import Target
 from deployverify.target.model import Function
 

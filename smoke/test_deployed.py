@@ -7,7 +7,8 @@ from typing import Any
 from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
-from deployverify.deployed import config as deployed
+from deployverify.deployed import configuration as deployed
+from deployverify.deployed.code_identity import built_code_sha256
 from deployverify.run_context import RunContext
 from deployverify.target import Target
 
@@ -60,8 +61,12 @@ def test_configuration_matches(target: Target, aws: Any) -> None:
 @check("DV603")
 def test_code_is_built_bundle(target: Target, aws: Any, built_bundle: Any, dv_run: RunContext) -> None:
     """The deployed CodeSha256 equals the SHA-256 (base64) of the built bundle's deterministic zip: what runs is
-    what was built and checked."""
-    built = deployed.built_code_sha256(built_bundle.path, dv_run.cache_dir)
+    what was built and checked.
+
+    The smoke side of DV104 (same comparison, same message): asked after the deploy, so a mismatch means the deploy
+    shipped other code. Unlike DV104 it compares CodeSha256 only, without DV104's file-by-file fallback for code
+    another tool zipped."""
+    built = built_code_sha256(built_bundle.path, dv_run.cache_dir)
     for _expected, found in _present(target, aws):
         dv.evidence(f"{found.function_name}: deployed {found.code_sha256}, built {built}")
         if found.code_sha256 != built:

@@ -20,7 +20,7 @@ import pytest
 
 from deployverify.aws import session
 from deployverify.core.zipper import code_sha256, zip_bundle
-from deployverify.deployed.bundle_code import built_code_sha256, deployed_code, no_aws_reason
+from deployverify.deployed.code_identity import built_code_sha256, deployed_code, no_aws_reason
 from deployverify.target import load_target
 from deployverify.target.model import Target
 from tests.support.moto import moto_server
@@ -105,7 +105,7 @@ def target_for(folder: Path) -> Target:
 def test_same_zip_gives_the_same_code_sha(aws_env: dict[str, str], moto_url: str, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "bundle")
     reported = deploy(moto_url, bundle, "dv-same")
-    assert reported == built_code_sha256(bundle) == code_sha256(zip_bundle(bundle))
+    assert reported == built_code_sha256(bundle, tmp_path / "cache") == code_sha256(zip_bundle(bundle))
     assert deployed_code(target_for(tmp_path), "dv-same").code_sha256 == reported
 
 
@@ -113,7 +113,8 @@ def test_changed_code_gives_another_code_sha(aws_env: dict[str, str], moto_url: 
     bundle = make_bundle(tmp_path / "bundle")
     deploy(moto_url, bundle, "dv-changed")
     make_bundle(bundle, "return {'ok': False}")
-    assert deployed_code(target_for(tmp_path), "dv-changed").code_sha256 != built_code_sha256(bundle)
+    built = built_code_sha256(bundle, tmp_path / "cache")
+    assert deployed_code(target_for(tmp_path), "dv-changed").code_sha256 != built
 
 
 def test_a_function_that_is_not_deployed_is_not_comparable(aws_env: dict[str, str], tmp_path: Path) -> None:
@@ -147,6 +148,7 @@ def run_gate(config: Path, report_dir: Path, env: dict[str, str]) -> dict[str, A
     return dict(check)
 
 
+@pytest.mark.dv_outcomes("DV104:pass", "DV104:fail")
 def test_gate_passes_then_fails_naming_both_hashes(aws_env: dict[str, str], moto_url: str, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "bundle")
     config = write_target(tmp_path)
@@ -157,7 +159,7 @@ def test_gate_passes_then_fails_naming_both_hashes(aws_env: dict[str, str], moto
 
     make_bundle(bundle, "return {'ok': 'changed after deploy'}")
     failed = run_gate(config, tmp_path / "report-changed", aws_env)
-    built = built_code_sha256(bundle)
+    built = built_code_sha256(bundle, tmp_path / "cache")
     assert failed["status"] == "fail"
     assert failed["message"] == (f"deployed `{FUNCTION}` has CodeSha256 `{deployed}` but the built bundle zips to "
                                  f"`{built}`; redeploy")
@@ -210,7 +212,7 @@ def test_gate_compares_files_when_another_tool_zipped_the_code(aws_env: dict[str
     (tmp_path / "deployverify.yaml").write_text(
         write_target(tmp_path, "dv-sam-zipped").read_text(encoding="utf-8"), encoding="utf-8")
     deployed = deploy_from_s3(moto_url, other_tool_zip(bundle), "dv-sam-zipped")
-    assert deployed != built_code_sha256(bundle)
+    assert deployed != built_code_sha256(bundle, tmp_path / "cache")
     same = run_gate(tmp_path / "deployverify.yaml", tmp_path / "report-same", aws_env)
     assert same["status"] == "pass", same
     assert any("zipped by another tool" in e and "all 1 files are identical" in e for e in same["evidence"])

@@ -63,6 +63,7 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.dv_outcomes("DV210:pass", "DV211:pass", "DV220:pass", "DV221:pass", "DV230:pass")
 def test_healthy_example_passes_in_the_container(example_runs: dict[str, GateRun]) -> None:
     run = example_runs["healthy"]
     for check in ("DV210", "DV211", "DV220", "DV221", "DV230"):
@@ -105,6 +106,7 @@ def gate_on(fixture: str, handler: str, tmp_path: Path, *extra: str) -> GateRun:
                     tmp_path / "report", env={"DV_CACHE_DIR": str(tmp_path / "cache")})
 
 
+@pytest.mark.dv_outcomes("DV220:fail", "DV221:fail")
 def test_psycopg2_without_its_extension(tmp_path: Path) -> None:
     require_docker()
     run = gate_on("psycopg2_no_extension", "app.handler", tmp_path, "--image", TEST_IMAGE)
@@ -136,6 +138,7 @@ def test_unreached_optional_module_only_warns(tmp_path: Path) -> None:
     assert "No module named 'PyQt6'" in warning["message"]
 
 
+@pytest.mark.dv_outcomes("DV230:fail")
 def test_require_image_fails_without_the_image(tmp_path: Path) -> None:
     run = gate_on("namespace_handler", "src/app.handler", tmp_path, "--image", "deployverify/no-such-image:0",
                   "--require-image")

@@ -36,6 +36,8 @@ CASES = [
 ]
 
 
+@pytest.mark.dv_outcomes("DV210:pass", "DV210:fail", "DV211:pass", "DV211:fail", "DV212:pass", "DV220:pass",
+                         "DV220:fail", "DV230:pass")
 @pytest.mark.parametrize(("fixture", "handler", "expected", "named_by", "phrases"), CASES,
                          ids=[case[0] for case in CASES])
 def test_handler_checks(fixture: str, handler: str, expected: dict[str, str], named_by: str | None,

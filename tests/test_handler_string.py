@@ -30,3 +30,19 @@ def test_builtin_table_matches_this_interpreter() -> None:
     import sys
 
     assert set(BUILTIN_MODULES) <= set(sys.builtin_module_names)
+
+
+@pytest.mark.parametrize(("handler", "reason"), [
+    ("handler", "Bad handler 'handler': no dot"),
+    (".handler", "Bad handler '.handler': the module name is empty"),
+    ("a..b.handler", "Bad handler 'a..b.handler': empty segment in module 'a..b'"),
+])
+def test_dv210_quotes_the_one_parsers_reason(handler: str, reason: str) -> None:
+    """DV210 and the target loader reject a handler for the same reason: both go through core/handler.py."""
+    from deployverify.core.handler import MalformedHandlerName, parse_handler
+
+    problem = handler_string_problem(handler)
+    assert problem is not None
+    assert problem.reason == reason
+    with pytest.raises(MalformedHandlerName, match=reason.replace(".", r"\.")):
+        parse_handler(handler)

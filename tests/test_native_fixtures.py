@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.gate.native.native import native_findings, native_report, platform_for, scan_native
+from deployverify.gate.native.native import native_findings, native_report, scan_native
+from deployverify.gate.native.platform import platform_for
 from tests.support.native_generator import load_native_generator
 
 NATIVE_CHECKS = ("DV201", "DV202", "DV203", "DV204", "DV205")

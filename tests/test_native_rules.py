@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from deployverify.gate.build.dists import Owners, read_distributions
-from deployverify.gate.native.native import Platform, extension_tag, is_native_name, platform_for
+from deployverify.gate.native.native import extension_tag, is_native_name
+from deployverify.gate.native.platform import WheelPlatform, platform_for
 from deployverify.gate.native.wheeltags import expand, judge_tag, judge_wheel
 
-PY311_X86 = Platform("python3.11", (3, 11), (2, 26), "x86_64")
-PY312_ARM = Platform("python3.12", (3, 12), (2, 34), "arm64")
+PY311_X86 = WheelPlatform("python3.11", (3, 11), (2, 26), "x86_64")
+PY312_ARM = WheelPlatform("python3.12", (3, 12), (2, 34), "arm64")
 
 
 @pytest.mark.parametrize(("name", "text", "python", "flags", "platform"), [
@@ -90,7 +91,7 @@ WHEEL_TAGS = [
 
 
 @pytest.mark.parametrize(("tag", "platform", "ok", "warning", "phrase"), WHEEL_TAGS)
-def test_wheel_tag_verdict(tag: str, platform: Platform, ok: bool, warning: bool, phrase: str) -> None:
+def test_wheel_tag_verdict(tag: str, platform: WheelPlatform, ok: bool, warning: bool, phrase: str) -> None:
     python, abi, platform_tag = tag.split("-")
     verdict = judge_tag(python, abi, platform_tag, platform)
     assert (verdict.ok, verdict.warning) == (ok, warning)

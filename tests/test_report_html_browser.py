@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deployverify.reports.render import write_reports
 
-from deployverify.core import history
+from deployverify.canary import history
 from deployverify.core.results import Result, RunReport, Status
 from tests.support.chromium import Elements, dump_dom, screenshot
 from tests.test_renderers_golden import fixed_run

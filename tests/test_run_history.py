@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deployverify.core import history
+from deployverify.canary import history
 from deployverify.core.results import Result, RunReport, Status
 from tests.support.moto import moto_server
 from tests.support.smoke_env import aws_client

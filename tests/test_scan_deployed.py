@@ -21,7 +21,7 @@ import pytest
 from deployverify.aws.session import clear_cache
 from deployverify.cli import main
 from deployverify.core.errors import DeployVerifyError
-from deployverify.deployed.code import _download, _unzip
+from deployverify.deployed.fetch import _download, _unzip
 from fixtures.incidents.materialize import EXAMPLE_DIR, materialize
 from tests.support.moto import moto_server
 

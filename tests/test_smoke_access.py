@@ -41,6 +41,7 @@ def run_dv002(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
     return next(c for c in report["checks"] if c["id"] == "DV002")
 
 
+@pytest.mark.dv_outcomes("DV002:pass")
 def test_passes_with_credentials(tmp_path: Path, moto_endpoint: str) -> None:
     result = run_dv002(tmp_path, {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
                                   "AWS_SECRET_ACCESS_KEY": "testing"})
@@ -48,6 +49,7 @@ def test_passes_with_credentials(tmp_path: Path, moto_endpoint: str) -> None:
     assert "answers as account 123456789012" in result["evidence"][0]
 
 
+@pytest.mark.dv_outcomes("DV002:fail")
 def test_names_missing_credentials(tmp_path: Path, moto_endpoint: str) -> None:
     result = run_dv002(tmp_path, {"AWS_ENDPOINT_URL": moto_endpoint})
     assert result["status"] == "fail"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from deployverify.core.zipper import code_sha256, zip_bundle
-from deployverify.deployed import config as deployed
+from deployverify.deployed import configuration as deployed
+from deployverify.deployed.code_identity import built_code_sha256
 from deployverify.target import load_target
 
 EXAMPLE_TARGET = Path(__file__).resolve().parents[1] / "examples" / "docworker" / "deployverify.yaml"
@@ -52,12 +53,20 @@ def test_built_code_sha256_is_the_zips_and_follows_changes(tmp_path: Path) -> No
     cache = tmp_path / "cache"
 
     zipped = code_sha256(zip_bundle(bundle))
-    first = deployed.built_code_sha256(bundle, cache)
-    again = deployed.built_code_sha256(bundle, cache)
+    first = built_code_sha256(bundle, cache)
+    again = built_code_sha256(bundle, cache)
     (bundle / "app.py").write_text("def handler(e, c):\n    return 2\n")
     os.utime(bundle / "app.py", ns=(1, 1))  # a change the listing must notice even with an old timestamp
-    changed = deployed.built_code_sha256(bundle, cache)
+    changed = built_code_sha256(bundle, cache)
 
     assert first == again == zipped
     assert changed == code_sha256(zip_bundle(bundle))
     assert changed != first
+
+
+def test_gate_and_smoke_hash_the_built_code_with_one_function() -> None:
+    """DV104 (before deploy) and DV603 (after) must never disagree about what "the built code" hashes to."""
+    from deployverify.checks import test_build
+    from deployverify.smoke import test_deployed
+
+    assert test_build.built_code_sha256 is test_deployed.built_code_sha256 is built_code_sha256

@@ -105,6 +105,9 @@ def email(resources: Resources) -> str:
 # -- the healthy run ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dv_outcomes("DV002:pass", "DV401:pass", "DV402:pass", "DV403:pass", "DV410:pass", "DV411:pass",
+                         "DV412:pass", "DV420:pass", "DV501:pass", "DV502:pass", "DV510:pass", "DV511:pass",
+                         "DV512:pass", "DV520:pass", "DV521:pass", "DV601:pass", "DV602:pass", "DV603:pass")
 def test_healthy_run_passes_and_leaves_nothing(resources: Resources, tmp_path: Path) -> None:
     resources.secret_value["api_token"] = "tok-6b1f93c0aa7e"  # a value that must never be shown
     with stack(resources, tmp_path, smoke_env.correct) as target:
@@ -137,6 +140,7 @@ def test_parallel_run_gives_one_result_per_check_and_cleans_up(resources: Resour
 # -- secrets, database, seed -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dv_outcomes("DV403:fail", "DV410:fail")
 def test_secret_key_mismatch_variant_fails_naming_dbname_and_database(resources: Resources, tmp_path: Path) -> None:
     variant = materialize("secret_key_mismatch", tmp_path / "variant")
     with stack(resources, tmp_path, smoke_env.correct, bundle_source=variant) as target:
@@ -164,6 +168,7 @@ def test_a_wrong_password_fails_the_connection_and_is_never_shown(resources: Res
     assert "pw-Wr0ng-5d2e8c1b" not in run.outputs()
 
 
+@pytest.mark.dv_outcomes("DV402:fail")
 @pytest.mark.parametrize(("secret", "check_id", "expected"), [
     ({"database": None, "name": "x"}, "DV402", "lacks `database` (accepted spellings: `dbname`, `db_name`); keys "
                                                "present: `host`, `name`, `password`, `port`, `sslmode`, `username`"),
@@ -183,6 +188,7 @@ def test_secret_schema_problems(resources: Resources, tmp_path: Path, secret: di
     assert expected in run.message(check_id)
 
 
+@pytest.mark.dv_outcomes("DV401:fail")
 def test_a_missing_secret_fails_dv401(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, None) as target:
         resources.client("secretsmanager").delete_secret(SecretId=resources.secret_id, ForceDeleteWithoutRecovery=True)
@@ -193,6 +199,7 @@ def test_a_missing_secret_fails_dv401(resources: Resources, tmp_path: Path) -> N
     assert run.status("DV402") == "skip"
 
 
+@pytest.mark.dv_outcomes("DV411:fail")
 def test_a_missing_status_table_fails_dv411(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, None) as target:
         text = target.read_text().replace("trigger:", "status_table: documents_v2\n  trigger:")
@@ -204,6 +211,7 @@ def test_a_missing_status_table_fails_dv411(resources: Resources, tmp_path: Path
                                    "migrations"
 
 
+@pytest.mark.dv_outcomes("DV412:fail")
 def test_reserved_concurrency_beyond_free_connections_fails_dv412(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, None) as target:
         target.write_text(target.read_text().replace("reserved_concurrency: 10", "reserved_concurrency: 5000"))
@@ -213,6 +221,7 @@ def test_reserved_concurrency_beyond_free_connections_fails_dv412(resources: Res
     assert "may open 5000 more (reserved concurrency)" in run.message("DV412")
 
 
+@pytest.mark.dv_outcomes("DV420:fail")
 def test_a_seed_that_cannot_run_fails_dv420(resources: Resources, tmp_path: Path) -> None:
     bad = tmp_path / "bad_seed.sql"
     bad.write_text("INSERT INTO users (email, no_such_column) VALUES (%(email)s, 1);")
@@ -227,6 +236,7 @@ def test_a_seed_that_cannot_run_fails_dv420(resources: Resources, tmp_path: Path
 # -- pipeline, logs, DLQ -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dv_outcomes("DV501:fail", "DV510:fail")
 def test_the_mock_incident_never_reaches_a_real_result(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, smoke_env.mock) as target:
         run = smoke(resources, tmp_path, target, "-k", "DV5")
@@ -241,6 +251,7 @@ def test_the_mock_incident_never_reaches_a_real_result(resources: Resources, tmp
     assert_nothing_left(resources, run.run_id, email(resources))
 
 
+@pytest.mark.dv_outcomes("DV502:fail")
 def test_a_processed_row_without_results_fails_dv502(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, smoke_env.empty_processed) as target:
         run = smoke(resources, tmp_path, target, "-k", "DV50")
@@ -251,6 +262,7 @@ def test_a_processed_row_without_results_fails_dv502(resources: Resources, tmp_p
            "without real output is the mock incident's signature" in run.message("DV502")
 
 
+@pytest.mark.dv_outcomes("DV511:fail")
 def test_an_import_error_is_named_from_the_logs(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, smoke_env.import_error) as target:
         run = smoke(resources, tmp_path, target, "-k", "DV5")
@@ -264,6 +276,7 @@ def test_an_import_error_is_named_from_the_logs(resources: Resources, tmp_path: 
     assert_nothing_left(resources, run.run_id, email(resources))
 
 
+@pytest.mark.dv_outcomes("DV512:fail")
 def test_a_slow_invocation_fails_dv512(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, smoke_env.slow) as target:
         run = smoke(resources, tmp_path, target, "-k", "DV512")
@@ -280,6 +293,7 @@ def test_a_traceback_in_the_logs_fails_dv511(resources: Resources, tmp_path: Pat
     assert "Traceback (most recent call last):" in run.message("DV511")
 
 
+@pytest.mark.dv_outcomes("DV520:fail", "DV521:fail")
 def test_dlq_messages_before_the_run_fail_dv520_and_are_left_alone(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, smoke_env.correct) as target:
         sqs = resources.client("sqs")
@@ -349,6 +363,7 @@ def test_ctrl_c_mid_run_still_removes_everything(resources: Resources, tmp_path:
 # -- the deployed function ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dv_outcomes("DV602:fail", "DV603:fail")
 def test_deployed_configuration_and_code_mismatches(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, None) as target:
         lam = resources.client("lambda")
@@ -365,6 +380,7 @@ def test_deployed_configuration_and_code_mismatches(resources: Resources, tmp_pa
     assert "but the built bundle zips to" in run.message("DV603")
 
 
+@pytest.mark.dv_outcomes("DV601:fail")
 def test_a_missing_function_fails_dv601(resources: Resources, tmp_path: Path) -> None:
     with stack(resources, tmp_path, None) as target:
         resources.client("lambda").delete_function(FunctionName=resources.function)
@@ -378,6 +394,7 @@ def test_a_missing_function_fails_dv601(resources: Resources, tmp_path: Path) ->
 # -- canary ------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dv_outcomes("DV610:pass", "DV610:fail", "DV611:pass", "DV611:fail")
 def test_canary_passes_when_quiet_and_fails_on_errors_and_a_stuck_message(resources: Resources,
                                                                          tmp_path: Path) -> None:
     with stack(resources, tmp_path, None) as target:

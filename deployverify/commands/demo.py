@@ -50,7 +50,6 @@ def choose_image(explicit: str | None, wanted: str, python_version: str) -> str 
 
 
 def run(args: argparse.Namespace) -> int:
-    from deployverify.cli import build_parser
     from deployverify.commands import suite
     from deployverify.local import stack
     from deployverify.local.stack_environment import apply_environment
@@ -74,12 +73,15 @@ def run(args: argparse.Namespace) -> int:
         apply_environment()
         for step, mode in (("2/5", "gate"), ("3/5", "smoke"), ("4/5", "canary")):
             _say(f"{step} {mode}")
-            argv = [mode, "-c", config, "--run-id", f"{run_id}-{mode}", "--report-dir", str(report_dir / mode)]
+            argv = ["-c", config, "--run-id", f"{run_id}-{mode}", "--report-dir", str(report_dir / mode)]
             if image:
                 argv += ["--image", image]
             if args.verbose:
                 argv.append("-v")
-            codes[mode] = suite.run(build_parser().parse_args(argv))
+            # The suite's own parser, as `deployverify gate|smoke` configures it: commands never import the CLI.
+            parser = argparse.ArgumentParser(prog=f"deployverify {mode}")
+            suite.configure(parser, mode)
+            codes[mode] = suite.run(parser.parse_args(argv, argparse.Namespace(command=mode)))
     finally:
         if not was_up and not args.keep:
             stack.down(say=lambda _: None)

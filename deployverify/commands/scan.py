@@ -108,7 +108,7 @@ def _source_roots(target: Target) -> tuple[Path, ...]:
 
 
 def deployed_jobs(args: argparse.Namespace, stack: ExitStack) -> Iterator[ScanJob]:
-    from deployverify.deployed.code import fetch_deployed
+    from deployverify.deployed.fetch import fetch_deployed
 
     target = _target(args) if args.config or not args.function else None
     settings = ScanSettings.from_model(target.scan) if target else ScanSettings()

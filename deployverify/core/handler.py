@@ -33,17 +33,25 @@ class Handler:
         return base.with_suffix(".py"), base / "__init__.py"
 
 
+class MalformedHandlerName(HandlerError):
+    """The runtime's Runtime.MalformedHandlerName, with the reason and the fix kept apart so a check can quote them."""
+
+    error_type = "Runtime.MalformedHandlerName"
+
+    def __init__(self, raw: str, reason: str) -> None:
+        self.reason = f"Bad handler {raw!r}: {reason}"
+        self.fix = "write MODULE.FUNCTION, e.g. app.handler"
+        super().__init__(f"{self.error_type}: {self.reason}; {self.fix}")
+
+
 def parse_handler(raw: str) -> Handler:
-    try:
-        module_name, function = raw.rsplit(".", 1)
-    except ValueError as exc:
-        raise HandlerError(f"Runtime.MalformedHandlerName: Bad handler {raw!r}: {exc}; write MODULE.FUNCTION, "
-                           "e.g. app.handler") from None
+    """The one handler parser: the target loader, the scan and the gate's DV210 all split handlers here."""
+    module_name, dot, function = raw.rpartition(".")
+    if not dot:
+        raise MalformedHandlerName(raw, "no dot")
     if not module_name or not function:
         part = "module" if not module_name else "function"
-        raise HandlerError(f"Runtime.MalformedHandlerName: Bad handler {raw!r}: the {part} name is empty; "
-                           "write MODULE.FUNCTION, e.g. app.handler")
+        raise MalformedHandlerName(raw, f"the {part} name is empty")
     if any(not segment for segment in module_name.replace("/", ".").split(".")):
-        raise HandlerError(f"Runtime.MalformedHandlerName: Bad handler {raw!r}: empty segment in module "
-                           f"{module_name!r}")
+        raise MalformedHandlerName(raw, f"empty segment in module {module_name!r}")
     return Handler(raw=raw, module_name=module_name, function=function)

@@ -99,7 +99,7 @@ class RunReport:
     started_at: str
     finished_at: str = ""
     checks: list[Result] = field(default_factory=list)
-    # Earlier runs plus this one (core/history.py), for the HTML trend; not part of report.json's contract.
+    # Earlier runs plus this one (canary/history.py), for the HTML trend; not part of report.json's contract.
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property

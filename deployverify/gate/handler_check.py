@@ -2,12 +2,15 @@
 
 The runtime (awslambdaric `_get_handler`) splits at the last dot (Runtime.MalformedHandlerName without one) and
 refuses a module whose first segment is built into the interpreter (Runtime.BuiltInModuleConflict): `import time`
-returns CPython's `time`, never the bundle's time.py.
+returns CPython's `time`, never the bundle's time.py. The split itself is deployverify/core/handler.py's, the one
+handler parser; this module adds only the built-in rule.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from deployverify.core.handler import MalformedHandlerName, parse_handler
 
 # Built into every CPython 3.8-3.14 Linux build the Lambda runtimes use (Modules/Setup.bootstrap); a distribution's
 # build may add more (Debian builds `math`, `zlib`, ... in), which the in-image probe then reports itself.
@@ -25,17 +28,15 @@ class HandlerStringProblem:
     fix: str
 
 
-def handler_string_problem(handler: str) -> HandlerStringProblem | None:
-    module, dot, function = handler.rpartition(".")
-    if not dot:
-        return HandlerStringProblem("Runtime.MalformedHandlerName", f"Bad handler '{handler}': no dot",
-                                    "write MODULE.FUNCTION, e.g. app.handler")
-    if not module or not function or any(not part for part in module.replace("/", ".").split(".")):
-        return HandlerStringProblem("Runtime.MalformedHandlerName", f"Bad handler '{handler}': an empty name",
-                                    "write MODULE.FUNCTION, e.g. app.handler")
-    top = module.split(".")[0]
+def handler_string_problem(raw: str) -> HandlerStringProblem | None:
+    """Why the runtime would refuse `raw` before importing anything, or None. The split is core/handler.py's."""
+    try:
+        handler = parse_handler(raw)
+    except MalformedHandlerName as exc:
+        return HandlerStringProblem(exc.error_type, exc.reason, exc.fix)
+    top = handler.first_segment
     if top in BUILTIN_MODULES:
         return HandlerStringProblem(
-            "Runtime.BuiltInModuleConflict", f"Cannot use built-in module {module} as a handler module",
-            f"rename {top}.py (e.g. {top}_handler.py) and set the handler to {top}_handler.{function}")
+            "Runtime.BuiltInModuleConflict", f"Cannot use built-in module {handler.module_name} as a handler module",
+            f"rename {top}.py (e.g. {top}_handler.py) and set the handler to {top}_handler.{handler.function}")
     return None

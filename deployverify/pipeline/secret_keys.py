@@ -14,8 +14,17 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from deployverify.pipeline.source_model import (
+    SourceFunction,
+    SourceModule,
+    functions_of,
+    load_module,
+    own_nodes,
+    string_tuple,
+)
 
 SECRET_STRING = "SecretString"  # noqa: S105 - the response field's name
 
@@ -42,121 +51,16 @@ class KeyRead:
         return f"{path}:{self.line}"
 
 
-@dataclass
-class _Function:
-    qualname: str
-    module: _Module
-    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Module
-    params: list[str]
-    class_name: str | None = None
-    tainted: set[str] = field(default_factory=set)
-    returns_secret: bool = False
-    hints: set[str] = field(default_factory=set)  # where the secret this function holds was fetched
-    # helper reads whose key comes from a parameter: (secret param, key param, line, optional-inside)
-    param_reads: list[tuple[str, str, int, bool]] = field(default_factory=list)
-
-
-@dataclass
-class _Module:
-    name: str
-    path: Path
-    tree: ast.Module
-    imports: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
-    constants: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    strings: set[str] = field(default_factory=set)
-    json_loads: set[str] = field(default_factory=set)  # names bound to json.loads
-    json_modules: set[str] = field(default_factory=set)  # names bound to the json module
-
-
-def _string_tuple(node: ast.expr) -> tuple[str, ...] | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return (node.value,)
-    if isinstance(node, ast.Tuple | ast.List | ast.Set) and node.elts and all(
-            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-        return tuple(str(e.value) for e in node.elts)  # type: ignore[attr-defined]
-    return None
-
-
-def _load_module(name: str, path: Path) -> _Module | None:
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
-    except SyntaxError:
-        return None
-    module = _Module(name=name, path=path, tree=tree)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                bound = alias.asname or alias.name.split(".")[0]
-                module.imports[bound] = alias.name if alias.asname else bound
-                if alias.name == "json":
-                    module.json_modules.add(bound)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-                package = package[: len(package) - (node.level - 1)]
-                base = ".".join([*package, base] if base else package)
-            for alias in node.names:
-                module.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-                if base == "json" and alias.name == "loads":
-                    module.json_loads.add(alias.asname or "loads")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
-            module.strings.add(node.value)
-    for stmt in tree.body:
-        targets: list[ast.expr] = []
-        value: ast.expr | None = None
-        if isinstance(stmt, ast.Assign):
-            targets, value = stmt.targets, stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets, value = [stmt.target], stmt.value
-        keys = _string_tuple(value) if value is not None else None
-        for target in targets:
-            if isinstance(target, ast.Name) and keys is not None:
-                module.constants[target.id] = keys
-    return module
-
-
-def _functions_of(module: _Module) -> Iterator[_Function]:
-    yield _Function(qualname=f"{module.name}.<module>", module=module, node=module.tree, params=[])
-
-    def visit(body: Iterable[ast.stmt], prefix: str, class_name: str | None) -> Iterator[_Function]:
-        for node in body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                args = node.args
-                params = [a.arg for a in (*args.posonlyargs, *args.args)]
-                if class_name is not None and params and params[0] in ("self", "cls"):
-                    params = params[1:]
-                params += [a.arg for a in args.kwonlyargs]
-                qualname = f"{prefix}.{node.name}"
-                yield _Function(qualname=qualname, module=module, node=node, params=params, class_name=class_name)
-                yield from visit(node.body, qualname, None)
-            elif isinstance(node, ast.ClassDef):
-                yield from visit(node.body, f"{prefix}.{node.name}", f"{prefix}.{node.name}")
-
-    yield from visit(module.tree.body, module.name, None)
-
-
-def _own_nodes(function: _Function) -> Iterator[ast.AST]:
-    """The nodes of a function's body, not those of functions or classes defined inside it."""
-    roots: list[ast.AST] = list(function.node.body)
-    while roots:
-        node = roots.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-                roots.append(child)
-
-
 class _Program:
-    def __init__(self, modules: list[_Module]) -> None:
+    def __init__(self, modules: list[SourceModule]) -> None:
         self.modules = {m.name: m for m in modules}
-        self.functions: dict[str, _Function] = {}
+        self.functions: dict[str, SourceFunction] = {}
         for module in modules:
-            for function in _functions_of(module):
+            for function in functions_of(module):
                 self.functions[function.qualname] = function
 
     # -- resolution ------------------------------------------------------------------------------------------------
-    def callee(self, caller: _Function, call: ast.Call) -> _Function | None:
+    def callee(self, caller: SourceFunction, call: ast.Call) -> SourceFunction | None:
         func = call.func
         module = caller.module
         if isinstance(func, ast.Name):
@@ -173,13 +77,13 @@ class _Program:
                 return self.functions.get(f"{target}.{func.attr}")
         return None
 
-    def is_json_loads(self, module: _Module, func: ast.expr) -> bool:
+    def is_json_loads(self, module: SourceModule, func: ast.expr) -> bool:
         if isinstance(func, ast.Name):
             return func.id in module.json_loads
         return (isinstance(func, ast.Attribute) and func.attr == "loads" and isinstance(func.value, ast.Name)
                 and func.value.id in module.json_modules)
 
-    def is_secret(self, function: _Function, node: ast.expr) -> bool:
+    def is_secret(self, function: SourceFunction, node: ast.expr) -> bool:
         if isinstance(node, ast.Name):
             return node.id in function.tainted
         if isinstance(node, ast.Call):
@@ -193,7 +97,7 @@ class _Program:
             return self.is_secret(function, node.value)
         return False
 
-    def secret_hints(self, function: _Function, node: ast.expr) -> set[str]:
+    def secret_hints(self, function: SourceFunction, node: ast.expr) -> set[str]:
         if isinstance(node, ast.Call):
             callee = self.callee(function, node)
             if callee is not None and callee.returns_secret:
@@ -212,9 +116,9 @@ class _Program:
             for function in self.functions.values():
                 changed |= self._propagate_in(function)
 
-    def _propagate_in(self, function: _Function) -> bool:
+    def _propagate_in(self, function: SourceFunction) -> bool:
         changed = False
-        nodes = list(_own_nodes(function))
+        nodes = list(own_nodes(function))
         local_changed = True
         while local_changed:
             local_changed = False
@@ -263,7 +167,7 @@ def _assignments(node: ast.AST) -> Iterator[tuple[ast.expr, ast.expr]]:
         yield node.optional_vars, node.context_expr
 
 
-def _bind(callee: _Function, call: ast.Call) -> Iterator[tuple[str, ast.expr]]:
+def _bind(callee: SourceFunction, call: ast.Call) -> Iterator[tuple[str, ast.expr]]:
     for index, arg in enumerate(call.args):
         if isinstance(arg, ast.Starred):
             break
@@ -289,16 +193,17 @@ class _Reads:
         unique = {(r.keys, r.path, r.line, r.optional): r for r in self.reads}
         return sorted(unique.values(), key=lambda r: (str(r.path), r.line, r.keys))
 
-    def _loop_keys(self, function: _Function) -> dict[str, ast.expr]:
+    def _loop_keys(self, function: SourceFunction) -> dict[str, ast.expr]:
         loops: dict[str, ast.expr] = {}
-        for node in _own_nodes(function):
+        for node in own_nodes(function):
             if isinstance(node, ast.For | ast.AsyncFor | ast.comprehension) and isinstance(node.target, ast.Name):
                 loops[node.target.id] = node.iter
         return loops
 
-    def _keys(self, function: _Function, node: ast.expr, loops: dict[str, ast.expr]) -> tuple[str, ...] | str | None:
+    def _keys(self, function: SourceFunction, node: ast.expr,
+              loops: dict[str, ast.expr]) -> tuple[str, ...] | str | None:
         """Constant keys, or the name of the parameter the keys come from, or None when unknown."""
-        direct = _string_tuple(node)
+        direct = string_tuple(node)
         if direct is not None and len(direct) == 1:
             return direct
         if isinstance(node, ast.Name):
@@ -306,7 +211,7 @@ class _Reads:
                 return function.module.constants[node.id]
             if node.id in loops:
                 source = loops[node.id]
-                keys = _string_tuple(source)
+                keys = string_tuple(source)
                 if keys is not None:
                     return keys
                 if isinstance(source, ast.Name):
@@ -318,10 +223,10 @@ class _Reads:
                 return node.id
         return None
 
-    def _direct(self, function: _Function) -> None:
+    def _direct(self, function: SourceFunction) -> None:
         loops = self._loop_keys(function)
         optional_nodes = _fallback_operands(function)
-        for node in _own_nodes(function):
+        for node in own_nodes(function):
             read = _read_of(node)
             if read is None:
                 continue
@@ -343,9 +248,9 @@ class _Reads:
                                       optional=optional, hints=tuple(sorted(hints))))
         self._or_groups(function)
 
-    def _or_groups(self, function: _Function) -> None:
+    def _or_groups(self, function: SourceFunction) -> None:
         """`s.get("a") or s.get("b")`: one group of alternatives, replacing the reads of its operands."""
-        for node in _own_nodes(function):
+        for node in own_nodes(function):
             if not (isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or)):
                 continue
             operands = [_read_of(v) for v in node.values]
@@ -354,7 +259,7 @@ class _Reads:
             for value, read in zip(node.values, operands, strict=True):
                 if read is None or not self.program.is_secret(function, read[0]):
                     continue
-                found = _string_tuple(read[1])
+                found = string_tuple(read[1])
                 if found is not None and len(found) == 1:
                     keys.append(found[0])
                     lines.add(getattr(value, "lineno", 0))
@@ -367,10 +272,10 @@ class _Reads:
                                       function=function.qualname, optional=optional,
                                       hints=tuple(sorted(function.hints))))
 
-    def _call_sites(self, function: _Function) -> None:
+    def _call_sites(self, function: SourceFunction) -> None:
         optional_nodes = _fallback_operands(function)
         loops = self._loop_keys(function)
-        for node in _own_nodes(function):
+        for node in own_nodes(function):
             if not isinstance(node, ast.Call):
                 continue
             callee = self.program.callee(function, node)
@@ -381,11 +286,11 @@ class _Reads:
                 secret_arg, key_arg = bound.get(secret_param), bound.get(key_param)
                 if secret_arg is None or key_arg is None or not self.program.is_secret(function, secret_arg):
                     continue
-                keys = _string_tuple(key_arg)
+                keys = string_tuple(key_arg)
                 if keys is None and isinstance(key_arg, ast.Name):
                     keys = function.module.constants.get(key_arg.id)
                     if keys is None and key_arg.id in loops:
-                        keys = _string_tuple(loops[key_arg.id])
+                        keys = string_tuple(loops[key_arg.id])
                 if keys is None:
                     continue
                 self.reads.append(KeyRead(
@@ -408,10 +313,10 @@ def _read_of(node: ast.AST) -> tuple[ast.expr, ast.expr, bool] | None:
     return None
 
 
-def _fallback_operands(function: _Function) -> set[int]:
+def _fallback_operands(function: SourceFunction) -> set[int]:
     """Nodes that are an operand of `x or default` where a non-read default follows: a missing key is tolerated."""
     tolerated: set[int] = set()
-    for node in _own_nodes(function):
+    for node in own_nodes(function):
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and _read_of(node.values[-1]) is None \
                 and not isinstance(node.values[-1], ast.Call):
             for value in node.values[:-1]:
@@ -421,7 +326,7 @@ def _fallback_operands(function: _Function) -> set[int]:
 
 def collect_key_reads(files: Iterable[tuple[str, Path]]) -> list[KeyRead]:
     """Key reads from secrets in these first-party modules: (dotted module name, file) pairs."""
-    modules = [m for name, path in files if (m := _load_module(name, path)) is not None]
+    modules = [m for name, path in files if (m := load_module(name, path)) is not None]
     program = _Program(modules)
     program.propagate()
     return _Reads(program).collect()

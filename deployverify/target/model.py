@@ -210,7 +210,7 @@ class Target:
     pipeline: Pipeline | None = None
     logs: Logs = field(default_factory=Logs)
     dlq: str | None = None
-    history: str | None = None  # a JSON-lines file path or an s3://bucket/prefix/ (core/history.py)
+    history: str | None = None  # a JSON-lines file path or an s3://bucket/prefix/ (canary/history.py)
     canary: Canary = field(default_factory=Canary)
     local: Local = field(default_factory=Local)
 

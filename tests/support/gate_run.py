@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.outcomes import observe
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,9 @@ class GateRun:
     output: str
 
     def status(self, check_id: str) -> str:
-        return str(self.checks[check_id]["status"])
+        status = str(self.checks[check_id]["status"])
+        observe(check_id, status)
+        return status
 
     def message(self, check_id: str) -> str:
         return str(self.checks[check_id]["message"])

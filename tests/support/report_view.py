@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.outcomes import observe
+
 
 class ReportChecks:
     """Mixin for a test's view of a finished run; the class provides `report` (the parsed report.json)."""
@@ -14,7 +16,9 @@ class ReportChecks:
         return next(c for c in self.report["checks"] if c["id"] == check_id)
 
     def status(self, check_id: str) -> str:
-        return str(self.check(check_id)["status"])
+        status = str(self.check(check_id)["status"])
+        observe(check_id, status)
+        return status
 
     def message(self, check_id: str) -> str:
         return str(self.check(check_id)["message"])

@@ -3,7 +3,7 @@
 It runs aws-lambda-builders' python_pip workflow, the library `sam build` itself runs: pip downloads wheels for the
 Lambda platform (manylinux for the runtime's glibc, the runtime's CPython ABI, the function's architecture) into
 bundle.output, then the source folder is copied on top. No SAM CLI and no template are needed. Like the command build
-it is cached by a hash of its inputs (build.cached_build).
+it is cached by a hash of its inputs (cached.cached_build).
 
 pip runs under an interpreter of the runtime's Python version, found on PATH or next to this one; aws-lambda-builders
 refuses any other, because pip would pick wheels for the wrong CPython.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from deployverify.core.errors import BuildError, BundleError
 from deployverify.core.redact import redact
-from deployverify.gate.build.build import BuiltBundle, cached_build
+from deployverify.gate.build.cached import BuiltBundle, cached_build
 from deployverify.target.model import Target
 
 _LOGGER = "aws_lambda_builders"

@@ -24,6 +24,7 @@ from elftools.elf.sections import SymbolTableSection
 from deployverify.core import registry
 from deployverify.core.results import Finding, Severity
 from deployverify.gate.build.dists import Distribution, Owners, read_distributions
+from deployverify.gate.native.platform import WheelPlatform
 from deployverify.gate.native.wheeltags import judge_wheel
 
 _SKIP_DIRS = {"__pycache__", ".git"}
@@ -49,55 +50,9 @@ _MACHINES = {
     "EM_S390": "s390x",
     "EM_RISCV": "riscv",
 }
-# Lambda architecture -> (ELF machine, the CPU part of Linux's multiarch triplet and wheel platform tags).
-ARCHITECTURES = {"x86_64": ("EM_X86_64", "x86_64"), "arm64": ("EM_AARCH64", "aarch64")}
-
 _EXTENSION_TAG = re.compile(r"^cpython-(?P<major>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<platform>.+))?$")
 _PYD_TAG = re.compile(r"^cp(?P<major>\d)(?P<minor>\d+)-(?P<platform>.+)$")
 _GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
-
-
-@dataclass(frozen=True)
-class Platform:
-    """What the bundle must run on: the runtime's CPython, its glibc, and the function's architecture."""
-
-    runtime: str  # python3.11
-    python: tuple[int, int]
-    glibc: tuple[int, int]
-    architecture: str  # x86_64 | arm64
-
-    @property
-    def elf_machine(self) -> str:
-        return ARCHITECTURES[self.architecture][0]
-
-    @property
-    def cpu(self) -> str:
-        return ARCHITECTURES[self.architecture][1]
-
-    @property
-    def multiarch(self) -> str:
-        return f"{self.cpu}-linux-gnu"
-
-    @property
-    def glibc_text(self) -> str:
-        return f"{self.glibc[0]}.{self.glibc[1]}"
-
-    @property
-    def python_text(self) -> str:
-        return f"{self.python[0]}.{self.python[1]}"
-
-    @property
-    def extension_suffixes(self) -> tuple[str, ...]:
-        """The suffixes the runtime's importer tries (importlib.machinery.EXTENSION_SUFFIXES on Lambda)."""
-        return (f".cpython-{self.python[0]}{self.python[1]}-{self.multiarch}.so", ".abi3.so", ".so")
-
-
-def platform_for(runtime: str, architecture: str) -> Platform:
-    """The runtime's CPython and glibc (deployverify.lambda_image.runtimes) with the function's architecture."""
-    from deployverify.lambda_image.runtimes import runtime_info
-
-    info = runtime_info(runtime)
-    return Platform(runtime=info.name, python=info.python_tuple, glibc=info.glibc_tuple, architecture=architecture)
 
 
 @dataclass(frozen=True)
@@ -330,7 +285,7 @@ def _finding(check_id: str, item: NativeFile | WheelRecord, severity: Severity =
     return Finding(rule=check_id, path=path, line=0, message=registry.message(check_id, **values), severity=severity)
 
 
-def architecture_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
+def architecture_findings(scan: NativeScan, platform: WheelPlatform) -> list[Finding]:
     """DV201: every ELF file is built for the function's architecture."""
     return [_finding("DV201", f, file=f.relative, package=f.package,
                      found=_MACHINES.get(f.machine or "", f.machine or "?"),
@@ -338,7 +293,7 @@ def architecture_findings(scan: NativeScan, platform: Platform) -> list[Finding]
             for f in scan.files if f.format == "ELF" and f.machine != platform.elf_machine]
 
 
-def glibc_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
+def glibc_findings(scan: NativeScan, platform: WheelPlatform) -> list[Finding]:
     """DV202: no ELF file needs a newer glibc than the runtime's."""
     findings = []
     for f in scan.files:
@@ -350,14 +305,14 @@ def glibc_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
     return findings
 
 
-def _accepted_names(file_name: str, platform: Platform) -> str:
+def _accepted_names(file_name: str, platform: WheelPlatform) -> str:
     """`_psycopg.cpython-311-x86_64-linux-gnu.so`, `_psycopg.abi3.so` or `_psycopg.so`: what the importer looks for."""
     module = file_name.split(".")[0]
     names = [f"`{module}{suffix}`" for suffix in platform.extension_suffixes]
     return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def abi_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
+def abi_findings(scan: NativeScan, platform: WheelPlatform) -> list[Finding]:
     """DV203: every ELF extension module's file name is one the runtime's importer loads."""
     findings = []
     for f in scan.files:
@@ -376,7 +331,7 @@ def abi_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
     return findings
 
 
-def foreign_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
+def foreign_findings(scan: NativeScan, platform: WheelPlatform) -> list[Finding]:
     """DV204: nothing shipped as `.so`/`.pyd` is a macOS, Windows or unreadable binary."""
     findings = []
     for f in scan.files:
@@ -396,13 +351,13 @@ def foreign_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
     return findings
 
 
-def native_findings(scan: NativeScan, platform: Platform) -> dict[str, list[Finding]]:
+def native_findings(scan: NativeScan, platform: WheelPlatform) -> dict[str, list[Finding]]:
     return {"DV201": architecture_findings(scan, platform), "DV202": glibc_findings(scan, platform),
             "DV203": abi_findings(scan, platform), "DV204": foreign_findings(scan, platform),
             "DV205": wheel_findings(scan, platform)}
 
 
-def wheel_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
+def wheel_findings(scan: NativeScan, platform: WheelPlatform) -> list[Finding]:
     """DV205: each installed wheel has at least one tag the runtime accepts (python, abi and platform)."""
     findings = []
     for wheel in scan.wheels:
@@ -419,7 +374,7 @@ def wheel_findings(scan: NativeScan, platform: Platform) -> list[Finding]:
 class NativeReport:
     """One scan of the bundle and layers, judged once; each DV20x check reads its own list of findings."""
 
-    platform: Platform
+    platform: WheelPlatform
     scan: NativeScan
     findings: dict[str, list[Finding]]
 
@@ -428,6 +383,6 @@ class NativeReport:
         return f"{self.scan.summary()}; target {target}"
 
 
-def native_report(bundle: Path, layers: Iterable[Path], platform: Platform) -> NativeReport:
+def native_report(bundle: Path, layers: Iterable[Path], platform: WheelPlatform) -> NativeReport:
     scan = scan_native(bundle, layers)
     return NativeReport(platform, scan, native_findings(scan, platform))

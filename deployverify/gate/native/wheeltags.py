@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from deployverify.gate.native.native import Platform
+from deployverify.gate.native.platform import WheelPlatform
 
 # The legacy manylinux names and the glibc they promise (PEP 600).
 _LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -41,7 +39,7 @@ def expand(tags: Iterable[str]) -> Iterator[tuple[str, str, str]]:
                     yield python, abi, platform
 
 
-def _python_problem(python: str, abi: str, platform: Platform) -> str | None:
+def _python_problem(python: str, abi: str, platform: WheelPlatform) -> str | None:
     major, minor = platform.python
     runtime_tag = f"cp{major}{minor}"
     accepted = f"`{runtime_tag}`, `abi3` built for <= {runtime_tag}, or `py3`"
@@ -72,7 +70,7 @@ def _manylinux(tag: str) -> tuple[tuple[int, int], str] | None:
     return None
 
 
-def _platform_problem(tag: str, platform: Platform) -> tuple[str | None, bool]:
+def _platform_problem(tag: str, platform: WheelPlatform) -> tuple[str | None, bool]:
     """(problem, warn-only) for one platform tag."""
     cpu, glibc = platform.cpu, platform.glibc
     newest = f"manylinux_{glibc[0]}_{glibc[1]}_{cpu}"
@@ -96,7 +94,7 @@ def _platform_problem(tag: str, platform: Platform) -> tuple[str | None, bool]:
     return f"a Linux glibc wheel up to `{newest}`, not a {kind} one", False
 
 
-def judge_tag(python: str, abi: str, platform_tag: str, platform: Platform) -> Verdict:
+def judge_tag(python: str, abi: str, platform_tag: str, platform: WheelPlatform) -> Verdict:
     problem = _python_problem(python, abi, platform)
     text = f"{python}-{abi}-{platform_tag}"
     if problem:
@@ -107,7 +105,7 @@ def judge_tag(python: str, abi: str, platform_tag: str, platform: Platform) -> V
     return Verdict(True, text)
 
 
-def judge_wheel(tags: Iterable[str], platform: Platform) -> Verdict:
+def judge_wheel(tags: Iterable[str], platform: WheelPlatform) -> Verdict:
     """Fine if any tag is; otherwise the verdict on the first tag (a warning beats a failure)."""
     verdicts = [judge_tag(*parts, platform) for parts in expand(tags)]
     if not verdicts:

@@ -28,6 +28,8 @@ from deployverify.lambda_image.runtimes import RUNTIME_DIR, TASK_ROOT, lambda_en
 from deployverify.target.model import Target
 
 PROBE_SOURCE = Path(__file__).with_name("in_sandbox.py")
+# Copied beside the probe into the sandbox; in_sandbox.py loads it by this file name.
+PROBE_SIBLINGS = (Path(__file__).with_name("in_sandbox_workers.py"),)
 MARK = "@@deployverify-probe-report@@"
 PROBE_TIMEOUT_S = 1800
 HANDLER_TIMEOUT_S = 120
@@ -175,6 +177,8 @@ def run_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection:
     tools = scratch_dir("probe-tools")
     try:
         shutil.copy2(PROBE_SOURCE, tools / "probe.py")
+        for sibling in PROBE_SIBLINGS:
+            shutil.copy2(sibling, tools / sibling.name)
         (tools / "modules.json").write_text(json.dumps(modules))
         os.chmod(tools, 0o755)  # noqa: S103 - Lambda's uid inside the sandbox must read the probe
         for item in tools.iterdir():
@@ -202,7 +206,8 @@ def run_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection:
 def cached_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection: Selection,
                  cache_dir: Path) -> ProbeOutcome:
     """run_probe once per (bundle state, layers, probe, runtime, handlers, sandbox); concurrent callers share it."""
-    key_parts = [fingerprint((bundle, *layers)), hashlib.sha256(PROBE_SOURCE.read_bytes()).hexdigest(),
+    probe_code = b"".join(path.read_bytes() for path in (PROBE_SOURCE, *PROBE_SIBLINGS))
+    key_parts = [fingerprint((bundle, *layers)), hashlib.sha256(probe_code).hexdigest(),
                  target.runtime, json.dumps([f.handler for f in target.functions]),
                  json.dumps([f.environment for f in target.functions], sort_keys=True), _sandbox_identity(selection)]
     key = hashlib.sha256("\n".join(key_parts).encode()).hexdigest()[:32]

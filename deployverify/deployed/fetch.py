@@ -32,7 +32,9 @@ _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 
 
 @dataclass(frozen=True)
-class DeployedCode:
+class FetchedCode:
+    """The deployed zip, unpacked into `folder`, with the configuration the scan needs beside it."""
+
     function: str
     handler: str
     folder: Path
@@ -43,7 +45,7 @@ class DeployedCode:
 
 
 def fetch_deployed(function: str, dest: Path, *, target: Target | None = None, artifact: str | None = None,
-                   region: str | None = None) -> DeployedCode:
+                   region: str | None = None) -> FetchedCode:
     """Download and unzip the deployed code of `function` into `dest` (which must be empty or absent)."""
     lam = client("lambda", target, region_name=region)
     try:
@@ -80,7 +82,7 @@ def fetch_deployed(function: str, dest: Path, *, target: Target | None = None, a
         notes.append(f"Code.Location was not usable ({problem}); used the deployment artifact {source}")
     _unzip(data, dest)
     environment = {str(k): str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
-    return DeployedCode(function=function, handler=str(config.get("Handler", "")), folder=dest, source=source,
+    return FetchedCode(function=function, handler=str(config.get("Handler", "")), folder=dest, source=source,
                         code_sha256=expected_sha, environment=environment, notes=tuple(notes))
 
 

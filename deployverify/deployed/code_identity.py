@@ -1,16 +1,20 @@
-"""DV104: is the code Lambda runs the code that was built? Compares CodeSha256 with the built bundle's zip.
+"""Is the code Lambda runs the code that was built? The one comparison behind DV104 (gate) and DV603 (smoke).
 
 Lambda reports CodeSha256, the base64 SHA-256 of the uploaded zip. The built bundle is zipped the deterministic way
 (deployverify.core.zipper: sorted entries, fixed timestamps and modes), which is how deployverify's deploys upload
-it, so equal hashes mean byte-identical code. The question only makes sense when there is a deployed function to
-ask about: no credentials, no region, an unreachable endpoint or a function that does not exist make the check
-not applicable, never an error.
+it, so equal hashes mean byte-identical code. `built_code_sha256` is the only place that hash is computed.
+
+DV104 asks before a deploy, against whatever is live (often an older build, so a mismatch there means "this build
+is not deployed yet"); it is not applicable without credentials, region, endpoint or function, and when another tool
+(`sam deploy`) zipped the code, `compare_deployed_files` decides by the files. DV603 asks after a deploy, where a
+mismatch means the deploy shipped something other than what was checked.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,26 +24,45 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from deployverify.aws import session
 from deployverify.core.errors import DeployVerifyError
-from deployverify.core.zipper import zip_to_file
+from deployverify.core.zipper import bundle_files, zip_to_file
+from deployverify.deployed.fetch import fetch_deployed
 from deployverify.target.model import Target
 
 
 @dataclass(frozen=True)
-class DeployedCode:
+class DeployedCodeSha:
     function: str
     code_sha256: str | None  # None: nothing to compare with, `reason` says why
     reason: str = ""
 
 
-def built_code_sha256(bundle: Path) -> str:
-    """CodeSha256 Lambda would report after a deploy of the bundle's deterministic zip."""
+def built_code_sha256(bundle: Path, cache_root: Path) -> str:
+    """The CodeSha256 Lambda would report after a deploy of the bundle's deterministic zip.
+
+    Remembered under `cache_root` per file listing (names, sizes, modification times and modes): zipping a 60 MB
+    bundle on every run costs seconds, listing it costs milliseconds. The zip goes to a scratch file, not memory."""
+    listing = hashlib.sha256()
+    for name, path in bundle_files(bundle):
+        stat = path.stat()
+        listing.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode:o}\n".encode())
+    folder = cache_root / "code-sha256"
+    remembered = folder / f"{listing.hexdigest()[:32]}.txt"
+    try:
+        return remembered.read_text(encoding="ascii").strip()
+    except OSError:
+        pass
     with tempfile.TemporaryDirectory(prefix="dv-zip-") as scratch:
         archive = zip_to_file(bundle, Path(scratch) / "bundle.zip")
         digest = hashlib.sha256()
         with archive.open("rb") as stream:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode("ascii")
+    sha = base64.b64encode(digest.digest()).decode("ascii")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = remembered.with_suffix(f".{os.getpid()}.part")  # concurrent runs each write whole files
+    partial.write_text(sha, encoding="ascii")
+    partial.replace(remembered)
+    return sha
 
 
 def no_aws_reason(target: Target) -> str | None:
@@ -53,7 +76,7 @@ def no_aws_reason(target: Target) -> str | None:
     return None
 
 
-def deployed_code(target: Target, function_name: str) -> DeployedCode:
+def deployed_code(target: Target, function_name: str) -> DeployedCodeSha:
     """The deployed function's CodeSha256, or why there is none to compare with."""
     try:
         lambda_ = session.client("lambda", target, max_attempts=2)
@@ -61,14 +84,14 @@ def deployed_code(target: Target, function_name: str) -> DeployedCode:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
-            return DeployedCode(function_name, None, f"function `{function_name}` is not deployed")
-        return DeployedCode(function_name, None, f"Lambda refused GetFunction for `{function_name}`: {code} "
+            return DeployedCodeSha(function_name, None, f"function `{function_name}` is not deployed")
+        return DeployedCodeSha(function_name, None, f"Lambda refused GetFunction for `{function_name}`: {code} "
                                                  "(DV002 checks the credentials)")
     except (BotoCoreError, DeployVerifyError) as exc:
-        return DeployedCode(function_name, None, f"Lambda is not reachable: {type(exc).__name__}: {exc}")
+        return DeployedCodeSha(function_name, None, f"Lambda is not reachable: {type(exc).__name__}: {exc}")
     if configuration.get("PackageType") == "Image":
-        return DeployedCode(function_name, None, f"`{function_name}` is a container image function, not a zip")
-    return DeployedCode(function_name, str(configuration["CodeSha256"]))
+        return DeployedCodeSha(function_name, None, f"`{function_name}` is a container image function, not a zip")
+    return DeployedCodeSha(function_name, str(configuration["CodeSha256"]))
 
 
 @dataclass(frozen=True)
@@ -79,8 +102,6 @@ class FileComparison:
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
-    from deployverify.core.zipper import bundle_files
-
     hashes = {}
     for name, path in bundle_files(folder):
         hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -93,8 +114,6 @@ def compare_deployed_files(target: Target, function_name: str, bundle: Path) -> 
     Equal CodeSha256 needs the same zip bytes; `sam deploy` zips differently from deployverify, so when the hashes
     differ the files themselves decide whether the code drifted.
     """
-    from deployverify.deployed.code import fetch_deployed
-
     with tempfile.TemporaryDirectory(prefix="dv-deployed-") as scratch:
         try:
             deployed = fetch_deployed(function_name, Path(scratch) / "code", target=target)

@@ -1,5 +1,5 @@
 """The deployed function against what the template declares: runtime, handler, timeout, memory, reserved
-concurrency, environment keys (never values) and the code itself (CodeSha256 against the built bundle's zip).
+concurrency and environment keys (never values). The code itself (CodeSha256) is compared in code_identity.py.
 
 "The template" is the SAM template when the target names one (`local.template` or `bundle.sam.template`), with the
 target's `functions[]` settings filling what the template leaves out (or standing in when there is no template).
@@ -7,8 +7,6 @@ target's `functions[]` settings filling what the template leaves out (or standin
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,27 +144,3 @@ def compare(expected: Expected, deployed: Deployed) -> list[Mismatch]:
         found.append(Mismatch(f"environment keys ({detail})", _keys(deployed.environment_keys),
                               _keys(expected.environment_keys)))
     return found
-
-
-def built_code_sha256(bundle: Path, cache_root: Path) -> str:
-    """The CodeSha256 the built bundle's deterministic zip has, remembered per file listing (names, sizes and
-    modification times): zipping a 60 MB bundle on every run costs seconds, listing it costs milliseconds."""
-    from deployverify.core.zipper import bundle_files, code_sha256, zip_bundle
-
-    listing = hashlib.sha256()
-    for name, path in bundle_files(bundle):
-        stat = path.stat()
-        listing.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode:o}\n".encode())
-    key = listing.hexdigest()[:32]
-    folder = cache_root / "code-sha256"
-    remembered = folder / f"{key}.txt"
-    try:
-        return remembered.read_text(encoding="ascii").strip()
-    except OSError:
-        pass
-    sha = code_sha256(zip_bundle(bundle))
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = remembered.with_suffix(f".{os.getpid()}.part")
-    partial.write_text(sha, encoding="ascii")
-    partial.replace(remembered)
-    return sha

@@ -1,0 +1,89 @@
+"""A build runs once per input state: keyed by a hash of its inputs (the build definition and every input file).
+
+The key is recorded outside the bundle so the bundle's bytes, and so its zip's CodeSha256, are exactly what the build
+wrote. Concurrent runs (xdist workers) share one build through a file lock. Both ways of building (build.py's
+command and builtin.py's aws-lambda-builders) come here, which is why this is its own module: build.py chooses the
+way and imports builtin.py, builtin.py imports this, and nothing imports back up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from deployverify.core.errors import BuildError
+from deployverify.core.progress import say
+from deployverify.target.model import Bundle, Target
+
+BUILD_TIMEOUT_S = 1800
+_SKIP_DIRS = {".git", "__pycache__", ".aws-sam", ".mypy_cache", ".ruff_cache", ".pytest_cache", "node_modules"}
+
+
+@dataclass(frozen=True)
+class BuiltBundle:
+    path: Path
+    layers: tuple[Path, ...]
+    how: str  # "prebuilt", "cached", or the command that ran
+    seconds: float
+    log_tail: str = ""
+
+
+def _iter_input_files(roots: tuple[Path, ...], exclude: Path) -> Iterator[Path]:
+    for root in roots:
+        if root.is_file():
+            yield root
+            continue
+        for folder, dirs, files in os.walk(root):
+            here = Path(folder)
+            # reports/out is where runs write their reports (by default under the project): never a build input.
+            dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and (here / d).resolve() != exclude
+                             and not (here.name == "reports" and d == "out"))
+            for name in sorted(files):
+                yield here / name
+
+
+def input_hash(bundle: Bundle, definition: str, roots: tuple[Path, ...] = ()) -> str:
+    digest = hashlib.sha256(definition.encode())
+    roots = roots or bundle.inputs or tuple(p for p in (bundle.cwd, bundle.source, bundle.requirements) if p)
+    for file in _iter_input_files(roots, bundle.output.resolve()):
+        digest.update(str(file).encode())
+        try:
+            digest.update(file.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()
+
+
+def cached_build(target: Target, cache_root: Path, definition: str, how: str, build: Callable[[], str],
+                 roots: tuple[Path, ...] = ()) -> BuiltBundle:
+    """Run `build` (which returns its log tail) unless the recorded input hash says bundle.output is current.
+
+    The hash covers `roots` (default: bundle.inputs, else the build's working folder, source and requirements).
+    """
+    bundle = target.bundle
+    started = time.perf_counter()
+    stamps = cache_root / "builds"
+    stamps.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(str(bundle.output).encode()).hexdigest()[:16]
+    with FileLock(str(stamps / f"{key}.lock"), timeout=BUILD_TIMEOUT_S):
+        wanted = input_hash(bundle, definition, roots)
+        stamp = stamps / f"{key}.json"
+        if stamp.exists() and bundle.output.is_dir():
+            recorded = json.loads(stamp.read_text())
+            if recorded.get("hash") == wanted:
+                return BuiltBundle(bundle.output, bundle.layers, "cached", time.perf_counter() - started)
+        stamp.unlink(missing_ok=True)
+        say(f"building the bundle: `{how}` (its inputs changed since the last build)")
+        tail = build()
+        if not bundle.output.is_dir():
+            raise BuildError(f"`{how}` succeeded but wrote no bundle at {bundle.output}", command=how, code=0,
+                             tail=f"no bundle at {bundle.output}; point bundle.output at the folder the build writes")
+        stamp.write_text(json.dumps({"hash": wanted, "output": str(bundle.output)}))
+    return BuiltBundle(bundle.output, bundle.layers, how, time.perf_counter() - started, tail)

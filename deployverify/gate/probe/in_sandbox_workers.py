@@ -1,0 +1,237 @@
+"""The import probe's forked workers and its error descriptions: the half of in_sandbox.py that imports modules.
+
+Runs in the sandbox beside in_sandbox.py (run_probe.py copies both into the probe's tools folder), standard library
+only; in_sandbox.py loads it by file path, so nothing is added to sys.path ahead of the bundle's own modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+_MESSAGE_LIMIT = 600
+_FRAME_LIMIT = 30
+_PROBE_FOLDER = os.path.dirname(os.path.abspath(__file__))  # frames in the probe's files are not the user's
+
+
+def _frames(tb: Any, roots: list[str]) -> list[list[Any]]:
+    """Frames of a traceback in user-visible files (not the import machinery, not the probe's own files)."""
+    frames = []
+    for entry in traceback.extract_tb(tb):
+        name = entry.filename
+        if name.startswith("<frozen") or os.path.dirname(os.path.abspath(name)) == _PROBE_FOLDER:
+            continue
+        frames.append([name, entry.lineno or 0, entry.name, (entry.line or "")[:200]])
+    return frames[-_FRAME_LIMIT:]
+
+
+def _syntax_frame(exc: BaseException) -> list[list[Any]]:
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return [[exc.filename, exc.lineno or 0, "<module>", (exc.text or "").strip()[:200]]]
+    return []
+
+
+def describe(exc: BaseException, roots: list[str]) -> dict[str, Any]:
+    """Type, message, the missing module's name and the frames of an exception raised while importing."""
+    cause = exc
+    # The runtime's FaultException (awslambdaric's or Fault) wraps the real error as its cause or context.
+    while hasattr(cause, "exception_type"):
+        inner = cause.__cause__ or cause.__context__
+        if inner is None:
+            break
+        cause = inner
+    frames = _frames(cause.__traceback__, roots) + _syntax_frame(cause)
+    data = {
+        "error_type": type(exc).__name__,
+        "message": text(exc),
+        "frames": frames,
+    }
+    if isinstance(cause, ImportError) and cause.name:
+        data["missing"] = cause.name
+    if cause is not exc:
+        data["cause_type"] = type(cause).__name__
+        data["cause_message"] = text(cause)
+    return data
+
+
+def text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = f"<unprintable {type(exc).__name__}>"
+    return text[:_MESSAGE_LIMIT]
+
+
+def collect_child(pid: int, fd: int, timeout_s: float) -> tuple[bytes, int, bool]:
+    deadline = time.monotonic() + timeout_s
+    chunks = []
+    timed_out = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            kill(pid)
+            break
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return b"".join(chunks), status, timed_out
+
+
+def kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
+        return f"killed by signal {name}"
+    return f"exited with status {os.WEXITSTATUS(status) if os.WIFEXITED(status) else status}"
+
+
+# -- every module ---------------------------------------------------------------------------------------------------
+
+def _import_one(name: str, roots: list[str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        importlib.import_module(name)
+        record: dict[str, Any] = {"ok": True}
+    except BaseException as exc:  # SystemExit and friends at import time are failures of that module too
+        record = {"ok": False}
+        record.update(describe(exc, roots))
+    record["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return record
+
+
+def worker_main(names: list[str], write_fd: int, roots: list[str], report_loaded: bool) -> None:
+    out = os.fdopen(write_fd, "w", buffering=1, encoding="utf-8")
+    for name in names:
+        out.write("S " + name + "\n")
+        record = _import_one(name, roots)
+        out.write("R " + json.dumps([name, record]) + "\n")
+    if report_loaded:
+        out.write("L " + json.dumps(sorted(n for n in list(sys.modules) if isinstance(n, str))) + "\n")
+    out.write("D\n")
+    out.flush()
+    os._exit(0)
+
+
+class ModuleImportWorker:
+    """One forked child importing a batch of first-party modules, reporting each outcome through its pipe."""
+
+    def __init__(self, batch: int, names: list[str], roots: list[str], report_loaded: bool) -> None:
+        self.batch = batch
+        self.pending = list(names)
+        self.current: str | None = None
+        self.started = 0.0
+        self.buffer = b""
+        self.done = False
+        self.report_loaded = report_loaded
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            worker_main(list(names), write_fd, roots, report_loaded)
+        os.close(write_fd)
+        self.pid = pid
+        self.fd = read_fd
+
+
+def import_all(batches: list[tuple[list[str], bool]], roots: list[str], workers: int,
+               module_timeout_s: float) -> tuple[dict[str, Any], list[str]]:
+    """batches: list of (name list, report_loaded). Returns per-module results and modules loaded by flagged batches."""
+    results: dict[str, Any] = {}
+    loaded: set[str] = set()
+    queue = [(i, names, flag) for i, (names, flag) in enumerate(batches) if names]
+    active: dict[int, ModuleImportWorker] = {}
+
+    def spawn(batch: int, names: list[str], flag: bool) -> None:
+        worker = ModuleImportWorker(batch, names, roots, flag)
+        worker.started = time.monotonic()
+        active[worker.fd] = worker
+
+    def finish(worker: ModuleImportWorker, failure: str | None) -> None:
+        os.close(worker.fd)
+        del active[worker.fd]
+        _, status = os.waitpid(worker.pid, 0)
+        if worker.done:
+            return
+        rest = list(worker.pending)
+        if worker.current is not None:
+            failed = worker.current
+            rest = [n for n in rest if n != failed]
+            message = failure or ("the interpreter died while importing it: " + status_text(status))
+            results[failed] = {"ok": False, "error_type": "Timeout" if failure else "Crash", "message": message,
+                               "frames": [], "ms": round((time.monotonic() - worker.started) * 1000, 1)}
+        if rest:
+            queue.insert(0, (worker.batch, rest, worker.report_loaded))
+
+    while queue or active:
+        while queue and len(active) < workers:
+            spawn(*queue.pop(0))
+        ready, _, _ = select.select(list(active), [], [], 0.5)
+        for fd in ready:
+            worker = active[fd]
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                finish(worker, None)
+                continue
+            worker.buffer += chunk
+            *lines, worker.buffer = worker.buffer.split(b"\n")
+            for raw in lines:
+                line = raw.decode("utf-8", errors="replace")
+                if line.startswith("S "):
+                    worker.current = line[2:]
+                    worker.started = time.monotonic()
+                elif line.startswith("R "):
+                    name, record = json.loads(line[2:])
+                    results[name] = record
+                    worker.current = None
+                    if worker.pending and worker.pending[0] == name:
+                        worker.pending.pop(0)
+                    else:
+                        worker.pending = [n for n in worker.pending if n != name]
+                elif line.startswith("L "):
+                    loaded.update(json.loads(line[2:]))
+                elif line == "D":
+                    worker.done = True
+        now = time.monotonic()
+        for worker in list(active.values()):
+            if worker.current is not None and now - worker.started > module_timeout_s:
+                kill(worker.pid)
+                finish(worker, f"importing it did not finish in {module_timeout_s:.0f}s (it hangs at import time)")
+    return results, sorted(loaded)
+
+
+def plan_batches(modules: list[dict[str, Any]], workers: int) -> list[tuple[list[str], bool]]:
+    """First-party modules in one batch (it reports what they load); third-party ones grouped by top-level package
+    (a package is imported once per worker) and balanced across the workers by module count."""
+    first = [m["name"] for m in modules if m.get("first_party")]
+    groups: dict[str, list[str]] = {}
+    for m in modules:
+        if not m.get("first_party"):
+            groups.setdefault(m["name"].split(".")[0], []).append(m["name"])
+    bins: list[list[str]] = [[] for _ in range(max(1, workers))]
+    for top in sorted(groups, key=lambda t: -len(groups[t])):
+        smallest = min(bins, key=len)
+        smallest.extend(groups[top])
+    # A crash costs one module: the worker is restarted for the rest of its batch, so one batch per worker suffices.
+    return [(first, True), *((names, False) for names in bins)]
