@@ -11,10 +11,14 @@ from typing import Any
 import yaml
 
 from deployverify.core.errors import DeployVerifyError
+from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, refuse_oversized
 
 
-class _SamLoader(yaml.SafeLoader):
-    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt, ...) as plain values instead of failing."""
+class _SamLoader(BoundedSafeLoader):
+    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt, ...) as plain values instead of failing.
+
+    Bounded like the target loader: alias bombs, deep nesting and huge files are refused with one line.
+    """
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
@@ -30,21 +34,48 @@ _SamLoader.add_multi_constructor("!", _tag)
 
 def read_template(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SamLoader)  # noqa: S506 - SafeLoader subclass
+        too_big = refuse_oversized(path.stat().st_size)
+        if too_big:
+            raise DeployVerifyError(too_big, where=str(path))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DeployVerifyError("no SAM template here; pass --template FILE", where=str(path)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DeployVerifyError(f"cannot read: {exc.__class__.__name__}", where=str(path)) from None
+    return parse_template(text, str(path))
+
+
+def parse_template(text: str, filename: str) -> dict[str, Any]:
+    """The template in `text`; `filename` only names it in errors."""
+    too_big = refuse_oversized(len(text.encode("utf-8", "surrogatepass")))
+    if too_big:
+        raise DeployVerifyError(too_big, where=filename)
+    try:
+        data = yaml.load(text, Loader=_SamLoader)  # noqa: S506 - SafeLoader subclass
+    except YamlRefused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise DeployVerifyError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise DeployVerifyError(f"invalid YAML: {exc.problem}", where=f"{path}:{line}") from None
+        raise DeployVerifyError(f"invalid YAML: {exc.problem}", where=f"{filename}:{line}") from None
+    except yaml.YAMLError as exc:
+        raise DeployVerifyError(f"invalid YAML: {exc}", where=filename) from None
+    except (ValueError, OverflowError, TypeError) as exc:  # scalars YAML types but Python cannot hold
+        raise DeployVerifyError(f"invalid value: {exc}", where=filename) from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
-        raise DeployVerifyError("not a SAM template: no Resources mapping", where=str(path))
+        raise DeployVerifyError("not a SAM template: no Resources mapping", where=filename)
     return data
 
 
 def functions(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    globals_ = template.get("Globals", {}).get("Function", {})
+    globals_ = _mapping(_mapping(template.get("Globals")).get("Function"))
     found = []
     for name, resource in template["Resources"].items():
         if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::Function":
-            found.append((name, {**globals_, **resource.get("Properties", {})}))
+            found.append((str(name), {**globals_, **_mapping(resource.get("Properties"))}))
     return found
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A section that should be a mapping; anything else (missing, a list, a scalar) reads as empty."""
+    return value if isinstance(value, dict) else {}

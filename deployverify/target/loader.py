@@ -16,6 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from deployverify.core.errors import HandlerError, TargetError
 from deployverify.core.handler import parse_handler
+from deployverify.core.yaml_limits import refuse_oversized
 from deployverify.target import model
 from deployverify.target.yamlnodes import LocatedDocument, Path_, load_located
 
@@ -33,10 +34,13 @@ def target_schema() -> dict[str, Any]:
 def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> model.Target:
     file = Path(path)
     try:
+        too_big = refuse_oversized(file.stat().st_size)
+        if too_big:  # refused before reading: a multi-gigabyte file would otherwise be read whole
+            raise TargetError(too_big, where=str(file))
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TargetError("no such file", where=str(file)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TargetError(f"cannot read: {exc.__class__.__name__}", where=str(file)) from None
     doc = load_located(text, str(file), env)
     if not isinstance(doc.value, dict):

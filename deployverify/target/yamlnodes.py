@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from deployverify.core.errors import TargetError
+from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, refuse_oversized
 
 Path_ = tuple[str | int, ...]
 _VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<escaped>\$))")
@@ -62,10 +63,22 @@ def interpolate(text: str, env: Mapping[str, str], where: str) -> str:
     return _VAR.sub(replace, text)
 
 
+def _where_of(lines: dict[Path_, int], filename: str) -> str:
+    """The last path the walk reached, for an error raised while building its value."""
+    last = next(reversed(lines), ())
+    return f"{filename}:{lines.get(last, 1)} {format_path(last)}"
+
+
 def load_located(text: str, filename: str, env: Mapping[str, str] | None = None) -> LocatedDocument:
     environ = os.environ if env is None else env
+    too_big = refuse_oversized(len(text.encode("utf-8", "surrogatepass")))
+    if too_big:
+        raise TargetError(too_big, where=filename)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=BoundedSafeLoader)
+    except YamlRefused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise TargetError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -113,4 +126,6 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise TargetError(f"invalid value: {exc.problem}", where=f"{filename}:{mark.line + 1 if mark else 1}") from None
+    except (ValueError, OverflowError) as exc:  # a scalar YAML types but Python cannot hold: 2024-13-45, 5000 digits
+        raise TargetError(f"invalid value: {exc}", where=_where_of(lines, filename)) from None
     return LocatedDocument(filename, value, lines)
