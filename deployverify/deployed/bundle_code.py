@@ -3,8 +3,9 @@
 Lambda reports CodeSha256, the base64 SHA-256 of the uploaded zip. The built bundle is zipped the deterministic way
 (deployverify.core.zipper: sorted entries, fixed timestamps and modes), which is how deployverify's deploys upload
 it, so equal hashes mean byte-identical code. The question only makes sense when there is a deployed function to
-ask about: no credentials, no region, an unreachable endpoint or a function that does not exist make the check
-not applicable, never an error.
+ask about: no credentials, no region or a function that does not exist make the check not applicable. When AWS
+refuses the call (AccessDenied) or cannot be reached, the answer exists but could not be read: `unanswered` is set,
+and the check reports a missing prerequisite (a skip on a laptop, a failure in CI).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class DeployedCode:
     function: str
     code_sha256: str | None  # None: nothing to compare with, `reason` says why
     reason: str = ""
+    unanswered: bool = False  # AWS refused the call or could not be reached: the question stays open
 
 
 def built_code_sha256(bundle: Path) -> str:
@@ -63,9 +65,10 @@ def deployed_code(target: Target, function_name: str) -> DeployedCode:
         if code == "ResourceNotFoundException":
             return DeployedCode(function_name, None, f"function `{function_name}` is not deployed")
         return DeployedCode(function_name, None, f"Lambda refused GetFunction for `{function_name}`: {code} "
-                                                 "(DV002 checks the credentials)")
+                                                 "(DV002 checks the credentials)", unanswered=True)
     except (BotoCoreError, DeployVerifyError) as exc:
-        return DeployedCode(function_name, None, f"Lambda is not reachable: {type(exc).__name__}: {exc}")
+        return DeployedCode(function_name, None, f"Lambda is not reachable: {type(exc).__name__}: {exc}",
+                            unanswered=True)
     if configuration.get("PackageType") == "Image":
         return DeployedCode(function_name, None, f"`{function_name}` is a container image function, not a zip")
     return DeployedCode(function_name, str(configuration["CodeSha256"]))
