@@ -227,7 +227,7 @@ def test_gate_compares_files_when_another_tool_zipped_the_code(aws_env: dict[str
 class _RefusingLambda(http.server.BaseHTTPRequestHandler):
     """A real HTTP endpoint on loopback that answers every Lambda call as AWS does for a role without the permission."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server calls do_<METHOD>
         body = json.dumps({"Type": "User", "Message": "not authorized to perform: lambda:GetFunction"}).encode()
         self.send_response(403)
         self.send_header("x-amzn-ErrorType", "AccessDeniedException")
@@ -236,7 +236,7 @@ class _RefusingLambda(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keeps the test output quiet
+    def log_message(self, format: str, *args: Any) -> None:  # keeps the test output quiet
         return
 
 
