@@ -17,7 +17,7 @@ def render_junit(run: RunReport) -> str:
     })
     properties = ET.SubElement(suite, "properties")
     for name in ("run_id", "target", "mode"):
-        ET.SubElement(properties, "property", {"name": name, "value": str(getattr(run, name))})
+        ET.SubElement(properties, "property", {"name": name, "value": inert(getattr(run, name))})
     for result in sorted(run.checks, key=lambda r: r.id):
         case = ET.SubElement(suite, "testcase", {
             "classname": f"deployverify.{run.mode}.{result.id}", "name": f"{result.id} {result.title}",

@@ -34,6 +34,17 @@ def refuse_oversized(size: int) -> str | None:
     return None
 
 
+def describe_yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    """One line for a PyYAML error and the 1-based line it points at (None when it has no position)."""
+    if isinstance(exc, yaml.reader.ReaderError):  # its str() spans two lines and names "<unicode string>"
+        return f"character {exc.character!r} is not allowed in YAML ({exc.reason})", None
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        return problem, (mark.line + 1 if mark else None)
+    return " ".join(str(exc).split()), None
+
+
 class BoundedComposer:
     """Mixin for a PyYAML Loader: compose_node refuses deep nesting, recursive aliases and alias expansion bombs."""
 

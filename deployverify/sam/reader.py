@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from deployverify.core.errors import DeployVerifyError
-from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, refuse_oversized
+from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, describe_yaml_error, refuse_oversized
 
 
 class _SamLoader(BoundedSafeLoader):
@@ -55,11 +55,9 @@ def parse_template(text: str, filename: str) -> dict[str, Any]:
     except YamlRefused as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise DeployVerifyError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise DeployVerifyError(f"invalid YAML: {exc.problem}", where=f"{filename}:{line}") from None
     except yaml.YAMLError as exc:
-        raise DeployVerifyError(f"invalid YAML: {exc}", where=filename) from None
+        problem, line = describe_yaml_error(exc)
+        raise DeployVerifyError(f"invalid YAML: {problem}", where=f"{filename}:{line or 1}") from None
     except (ValueError, OverflowError, TypeError) as exc:  # scalars YAML types but Python cannot hold
         raise DeployVerifyError(f"invalid value: {exc}", where=filename) from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from deployverify.core.errors import TargetError
-from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, refuse_oversized
+from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, describe_yaml_error, refuse_oversized
 
 Path_ = tuple[str | int, ...]
 _VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<escaped>\$))")
@@ -79,13 +79,9 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
     except YamlRefused as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise TargetError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise TargetError(f"invalid YAML: {problem}", where=f"{filename}:{line}") from None
     except yaml.YAMLError as exc:
-        raise TargetError(f"invalid YAML: {exc}", where=filename) from None
+        problem, line = describe_yaml_error(exc)
+        raise TargetError(f"invalid YAML: {problem}", where=f"{filename}:{line or 1}") from None
     if root is None:
         raise TargetError("the file is empty", where=f"{filename}:1")
     lines: dict[Path_, int] = {}
@@ -125,7 +121,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
         value = build(root, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise TargetError(f"invalid value: {exc.problem}", where=f"{filename}:{mark.line + 1 if mark else 1}") from None
+        problem = " ".join(str(exc.problem).split())
+        raise TargetError(f"invalid value: {problem}", where=f"{filename}:{mark.line + 1 if mark else 1}") from None
     except (ValueError, OverflowError) as exc:  # a scalar YAML types but Python cannot hold: 2024-13-45, 5000 digits
         raise TargetError(f"invalid value: {exc}", where=_where_of(lines, filename)) from None
     return LocatedDocument(filename, value, lines)
