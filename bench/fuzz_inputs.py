@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.reliability is shared
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402 - after the path it is found on
+from hypothesis import HealthCheck, given, settings
 
-from tests.reliability.entry_points import ENTRY_POINTS, TARGET_TEXTS, check_target_file  # noqa: E402
+from tests.reliability.entry_points import ENTRY_POINTS, TARGET_TEXTS, check_target_file
 
 
 class CaseTooSlow(AssertionError):
@@ -49,7 +49,7 @@ def fuzz(name: str, strategy: Any, check: Any, cases: int, bound_s: float) -> tu
 
     try:
         run()
-    except Exception:  # noqa: BLE001 - any failure is reported, with Hypothesis' minimal failing input
+    except Exception:  # any failure is reported, with Hypothesis' minimal failing input
         return sum(outcomes.values()), dict(outcomes), slowest, traceback.format_exc(limit=6)
     return sum(outcomes.values()), dict(outcomes), slowest, ""
 

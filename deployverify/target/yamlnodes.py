@@ -20,10 +20,18 @@ Path_ = tuple[str | int, ...]
 _VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<escaped>\$))")
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
+
+
 def format_path(path: Path_) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            text += f".{part}" if text else part
+        else:  # a key with spaces, newlines or escape sequences is quoted, so the error stays one readable line
+            text += f"[{part!r}]"
     return text or "(top level)"
 
 

@@ -85,7 +85,8 @@ def yaml_texts(*bases: str) -> st.SearchStrategy[str]:
 def _one_line(exc: BaseException) -> None:
     text = str(exc)
     assert text.strip(), f"{type(exc).__name__} with an empty message"
-    assert "\n" not in text and "\r" not in text, f"message spans lines: {text!r}"
+    assert "\n" not in text, f"message spans lines: {text!r}"
+    assert "\r" not in text, f"message spans lines: {text!r}"
 
 
 # -- target loader ----------------------------------------------------------------------------------------------------
@@ -121,7 +122,8 @@ def check_template_text(text: str) -> str:
         _one_line(exc)
         return "refused"
     for name, properties in functions(template):
-        assert isinstance(name, str) and isinstance(properties, dict)
+        assert isinstance(name, str)
+        assert isinstance(properties, dict)
     return "accepted"
 
 
@@ -144,12 +146,17 @@ def check_secret_string(raw: str) -> str:
         try:
             secret: FetchedSecret = parse_secret_string(SECRET_SPEC, raw)
         except SecretError as exc:
-            _one_line(exc)
-            assert MARKER not in str(exc), f"the message quotes the secret: {exc}"
+            refusal = exc
+        else:
+            refusal = None
+        if refusal is not None:
+            _one_line(refusal)
+            assert MARKER not in str(refusal), f"the message quotes the secret: {refusal}"
             return "refused"
         problems = validate(secret)
         for problem in problems:
-            assert MARKER not in f"{problem.key} {problem.problem} {problem.fix}", f"a problem quotes a value: {problem}"
+            said = f"{problem.key} {problem.problem} {problem.fix}"
+            assert MARKER not in said, f"a problem quotes a value: {problem}"
         return "problems" if problems else "accepted"
 
 
@@ -165,7 +172,9 @@ def check_handler(raw: str) -> str:
     except HandlerError as exc:
         _one_line(exc)
         return "refused"
-    assert handler.module_name and handler.function and f"{handler.module_name}.{handler.function}" == raw
+    assert handler.module_name
+    assert handler.function
+    assert f"{handler.module_name}.{handler.function}" == raw
     handler.candidate_files()
     return "accepted"
 

@@ -115,7 +115,8 @@ def test_cli_refuses_bad_target_files_with_exit_2_and_one_line(tmp_path: Path, n
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("deployverify: error: "), done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("deployverify: error: "), done.stderr
 
 
 def test_inert_removes_escape_sequences_and_shows_other_controls() -> None:
