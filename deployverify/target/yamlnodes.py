@@ -104,6 +104,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise TargetError("keys must be plain strings", where=where)
                 key = str(key_node.value)
+                if "\x00" in key:
+                    raise TargetError("a NUL character (\\0) is not allowed in a key", where=where)
                 if key == "<<":
                     raise TargetError("YAML merge keys (<<) are not supported", where=where)
                 if key in result:
@@ -117,6 +119,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
         assert isinstance(node, yaml.ScalarNode)
         if node.tag.startswith("!"):
             raise TargetError(f"YAML tag {node.tag} is not allowed here", where=where)
+        if "\x00" in node.value:  # no setting can hold one, and every path or name built from it would break
+            raise TargetError("a NUL character (\\0) is not allowed in a value", where=where)
         if "$" in node.value:
             expanded = interpolate(node.value, environ, where)
             if node.style is None:  # plain scalar: let YAML type the expanded text (numbers, booleans)

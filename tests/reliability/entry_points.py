@@ -52,13 +52,15 @@ NASTY_YAML = {
     "impossible date": "name: 2024-13-45\n",
     "5,000-digit integer": "memory_mb: " + "9" * 5000 + "\n",
     "NUL byte": "name: a\x00b\n",
+    "escaped NUL in a path": MINIMAL_TARGET.replace("output: bundle", 'output: "bun\\0dle"'),
     "only a scalar": "just text\n",
     "tab indentation": "name: x\n\tfunctions: []\n",
     "control characters": "name: \x1b[31mred\x1b[0m\r\x07\n",
 }
 
 # Text built from YAML's own punctuation finds parser corners faster than uniform Unicode.
-_YAML_ALPHABET = st.sampled_from(list("{}[]:,-&*!|>'\"#%@`?\n\t ") + list("abc019.$_") + ["\x00", "\x1b", "\u2028"])
+_YAML_ALPHABET = st.sampled_from(list("{}[]:,-&*!|>'\"#%@`?\n\t ") + list("abc019.$_")
+                                 + ["\x00", "\x1b", "\u2028", "\\0", "\\x1b", "../"])
 _KEYS = st.sampled_from(["name", "runtime", "functions", "handler", "bundle", "output", "secrets", "pipeline",
                          "documents", "file", "Resources", "Type", "Properties", "Globals", "Function",
                          "AWS::Serverless::Function", "<<", "memory_mb", "environment"]) | st.text(max_size=12)
