@@ -75,12 +75,16 @@ def _mutated(draw: st.DrawFn, base: str) -> str:
     """A real file with one slice replaced: mostly valid YAML that reaches deep into validation and building."""
     start = draw(st.integers(0, len(base)))
     end = draw(st.integers(start, min(len(base), start + 80)))
-    return base[:start] + draw(st.text(_YAML_ALPHABET, max_size=30) | st.text(max_size=30)) + base[end:]
+    return base[:start] + draw(_yaml_ish(30) | st.text(max_size=30)) + base[end:]
+
+
+def _yaml_ish(size: int) -> st.SearchStrategy[str]:
+    return st.lists(_YAML_ALPHABET, max_size=size).map("".join)
 
 
 def yaml_texts(*bases: str) -> st.SearchStrategy[str]:
     dumped = _VALUES.map(lambda v: yaml.safe_dump(v, allow_unicode=True))
-    return st.one_of(st.text(max_size=300), st.text(_YAML_ALPHABET, max_size=300), dumped,
+    return st.one_of(st.text(max_size=300), _yaml_ish(300), dumped,
                      *(_mutated(base) for base in bases), st.sampled_from(sorted(NASTY_YAML.values())))
 
 
