@@ -56,8 +56,8 @@ def parse_template(text: str, filename: str) -> dict[str, Any]:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise DeployVerifyError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
     except yaml.YAMLError as exc:
-        problem, line = describe_yaml_error(exc)
-        raise DeployVerifyError(f"invalid YAML: {problem}", where=f"{filename}:{line or 1}") from None
+        problem, at_line = describe_yaml_error(exc)
+        raise DeployVerifyError(f"invalid YAML: {problem}", where=f"{filename}:{at_line or 1}") from None
     except (ValueError, OverflowError, TypeError) as exc:  # scalars YAML types but Python cannot hold
         raise DeployVerifyError(f"invalid value: {exc}", where=filename) from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):

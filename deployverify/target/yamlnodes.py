@@ -88,8 +88,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise TargetError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
     except yaml.YAMLError as exc:
-        problem, line = describe_yaml_error(exc)
-        raise TargetError(f"invalid YAML: {problem}", where=f"{filename}:{line or 1}") from None
+        problem, at_line = describe_yaml_error(exc)
+        raise TargetError(f"invalid YAML: {problem}", where=f"{filename}:{at_line or 1}") from None
     if root is None:
         raise TargetError("the file is empty", where=f"{filename}:1")
     lines: dict[Path_, int] = {}
