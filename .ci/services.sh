@@ -9,15 +9,22 @@ if ! docker info >/dev/null 2>&1; then
 fi
 echo "docker engine: $(docker info --format '{{.ServerVersion}}')"
 
+# The installed server version decides the cluster (Debian bookworm ships 15, trixie 17): never a hard-coded one.
 cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
 if [ -z "$cluster" ]; then
-  pg_createcluster 15 main >/dev/null
-  cluster="15 main"
+  version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -n | tail -1)
+  [ -n "$version" ] || { echo "no Postgres server under /usr/lib/postgresql: install the postgresql package"; exit 1; }
+  pg_createcluster "$version" main >/dev/null
+  cluster="$version main"
 fi
 # shellcheck disable=SC2086
-pg_ctlcluster $cluster start 2>/dev/null || true
+status=$(pg_lsclusters --no-header | awk -v c="$cluster" '$1" "$2==c {print $4}')
+if [ "$status" != "online" ]; then
+  # shellcheck disable=SC2086
+  pg_ctlcluster $cluster start || { echo "Postgres $cluster did not start:"; pg_lsclusters; exit 1; }
+fi
 for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
-pg_isready -h 127.0.0.1
+pg_isready -h 127.0.0.1 || { echo "Postgres $cluster does not accept connections on 127.0.0.1:5432"; exit 1; }
 su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'deployverify') THEN

@@ -4,7 +4,8 @@
 
 The bundle is `pip install --target DIR boto3 pillow pymupdf anthropic psycopg2-binary requests pydantic
 sqlalchemy` (made if DIR does not exist) plus a small first-party handler that uses them. Measured:
-  floor   read + ast.parse of every .py file in the bundle (what any AST-based tool pays at least)
+  floor   read + ast.parse of every .py file in the bundle (what any AST-based tool pays at least), measured
+          after one untimed read of every file, so neither side pays for a cold file cache
   scan    deployverify's scan from a cold cache (targets: <= 1x floor; it never parses third-party code)
   rescan  the same scan again, unchanged input (content-hash cache; target: <= 0.2x the first scan)
   bandit  bandit -r on the same tree (pip install bandit), and vulture if installed (semgrep is not installed
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import shutil
 import subprocess
@@ -70,6 +72,17 @@ def ensure_bundle(folder: Path) -> None:
     (folder / "bench_app.py").write_text(HANDLER.lstrip(), encoding="utf-8")
 
 
+def warm_file_cache(folder: Path) -> int:
+    """Read every file once, untimed: the floor measured first would otherwise pay the disk reads the scan then
+    gets for free from the page cache, and the ratio would flatter the scan."""
+    read = 0
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                read += len((Path(directory) / name).read_bytes())
+    return read
+
+
 def parse_floor(folder: Path) -> tuple[float, int]:
     files = [Path(d) / n for d, _, names in os.walk(folder) for n in names if n.endswith(".py")]
     started = time.perf_counter()
@@ -108,6 +121,7 @@ def main() -> int:
     args = parser.parse_args()
     ensure_bundle(args.fat)
     os.environ["DV_CACHE_DIR"] = tempfile.mkdtemp(prefix="dv-bench-cache-")  # a cold cache for the first scan
+    warm_file_cache(args.fat)
     floor, files = parse_floor(args.fat)
     first, findings, first_cached = timed_scan(args.fat)
     again, _, again_cached = timed_scan(args.fat)

@@ -67,8 +67,9 @@ def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle, 
 
     The gate's side of DV603 (same comparison, same message): asked before `sam deploy`, against what is live now.
 
-    Not applicable when there is nothing deployed to ask about: no function_name, no AWS credentials or region, an
-    unreachable endpoint (AWS_ENDPOINT_URL is honoured) or a function that does not exist."""
+    Not applicable when there is nothing deployed to ask about: no function_name, no AWS credentials or region, or a
+    function that does not exist. When Lambda refuses GetFunction (AccessDenied) or cannot be reached
+    (AWS_ENDPOINT_URL is honoured), the comparison is missing: a skip on a laptop, a failure in CI."""
     named = [f.function_name for f in target.functions if f.function_name]
     if not named:
         dv.not_applicable("no functions[].function_name: nothing deployed to compare with")
@@ -76,6 +77,10 @@ def test_deployed_code_is_built_code(target: Target, built_bundle: BuiltBundle, 
     if reason:
         dv.not_applicable(reason)
     deployed = [deployed_code(target, name) for name in named]
+    unanswered = [d.reason for d in deployed if d.unanswered]
+    if unanswered:
+        dv.missing("the deployed function's code (Lambda GetFunction)", "; ".join(unanswered),
+                   "grant lambda:GetFunction to the CI role and make the Lambda endpoint reachable")
     comparable = [d for d in deployed if d.code_sha256]
     if not comparable:
         dv.not_applicable("; ".join(d.reason for d in deployed))

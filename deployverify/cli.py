@@ -13,6 +13,7 @@ from typing import Any
 
 from deployverify import __version__
 from deployverify.core.errors import DeployVerifyError
+from deployverify.core.inert import inert
 from deployverify.core.redact import redact
 
 # name -> (module under deployverify.commands, one-line help). Imported lazily: `deployverify checks` stays fast.
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = _module(module).run(args)
     except DeployVerifyError as exc:
-        print(f"deployverify: error: {redact(str(exc))}", file=sys.stderr)
+        # One line, whatever the input held: bad input quoted in the message cannot move the cursor or add lines.
+        print(f"deployverify: error: {inert(redact(str(exc))).replace(chr(10), ' ')}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("deployverify: interrupted", file=sys.stderr)

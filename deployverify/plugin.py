@@ -100,8 +100,14 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.extra_keyword_matches.add(check_id)  # so `-k DV222` (or `-k "DV1 or DV20"`) selects checks by id
 
 
+NO_TARGET = "no deployverify target: pass --dv-target FILE or --dv-bundle DIR --dv-handler M.F"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     info = config.stash.get(RUN_KEY, None)
+    if info is None and dv.in_ci() and any(_check_id(item) is not None for item in items):
+        # Every check would skip and pytest would exit 0: a gate that verified nothing must not look green in CI.
+        raise pytest.UsageError(f"{NO_TARGET} (CI=true: running the checks without a target is an error)")
     if info is None or info.mode == "canary":
         return
     kept = [item for item in items if item.get_closest_marker("canary") is None]
@@ -120,7 +126,7 @@ def run_context(config: pytest.Config) -> RunContext | None:
 def dv_run(request: pytest.FixtureRequest) -> RunContext:
     info = run_context(request.config)
     if info is None:
-        pytest.skip("no deployverify target: pass --dv-target FILE or --dv-bundle DIR --dv-handler M.F")
+        pytest.skip(NO_TARGET)
     return info
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from deployverify.core.inert import inert
 from deployverify.core.results import Finding, RunReport, Severity
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
@@ -18,6 +19,8 @@ def enabled() -> bool:
 
 
 def _data(text: str) -> str:
+    # \r and \n stay (escaped as the toolkit does); other control characters would reach the job log raw.
+    text = "\n".join(inert(line) for line in text.replace("\r\n", "\n").split("\n"))
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from deployverify.core.inert import inert
 from deployverify.core.results import RunReport, Status
 
 
@@ -16,18 +17,22 @@ def render_junit(run: RunReport) -> str:
     })
     properties = ET.SubElement(suite, "properties")
     for name in ("run_id", "target", "mode"):
-        ET.SubElement(properties, "property", {"name": name, "value": str(getattr(run, name))})
+        ET.SubElement(properties, "property", {"name": name, "value": inert(getattr(run, name))})
     for result in sorted(run.checks, key=lambda r: r.id):
         case = ET.SubElement(suite, "testcase", {
             "classname": f"deployverify.{run.mode}.{result.id}", "name": f"{result.id} {result.title}",
             "time": f"{result.duration_s:.3f}"})
-        detail = "\n".join([*result.evidence, *(f"{f.path}:{f.line} {f.rule} {f.message}" for f in result.findings)])
+        # XML 1.0 cannot carry most control characters at all: a log line with an escape sequence would make the
+        # whole file unparseable for the CI's test view.
+        detail = "\n".join(inert(line) for text in [*result.evidence, *(f"{f.path}:{f.line} {f.rule} {f.message}"
+                                                                        for f in result.findings)]
+                           for line in text.split("\n"))
         if result.status is Status.FAIL:
-            ET.SubElement(case, "failure", {"message": result.message}).text = detail
+            ET.SubElement(case, "failure", {"message": inert(result.message)}).text = detail
         elif result.status is Status.ERROR:
-            ET.SubElement(case, "error", {"message": result.message}).text = detail
+            ET.SubElement(case, "error", {"message": inert(result.message)}).text = detail
         elif result.status is Status.SKIP:
-            ET.SubElement(case, "skipped", {"message": result.message})
+            ET.SubElement(case, "skipped", {"message": inert(result.message)})
         elif detail:
             ET.SubElement(case, "system-out").text = detail
     ET.indent(suite)

@@ -6,6 +6,8 @@ from functools import cache
 
 import jinja2
 
+from deployverify.core.inert import inert
+
 
 @cache
 def environment() -> jinja2.Environment:
@@ -22,5 +24,7 @@ def environment() -> jinja2.Environment:
 
 
 def markdown_cell(text: object) -> str:
-    """Keep a value on one table row and stop it from opening markup."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    """Keep a value on one table row, stop it from opening markup, and show control characters instead of
+    sending them (the summary is also printed by CI logs and terminals)."""
+    cell = inert(str(text).replace("\n", " "))
+    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")

@@ -6,11 +6,13 @@ then see the same CodeSha256, and a different one after the code changes.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -222,3 +224,55 @@ def test_gate_compares_files_when_another_tool_zipped_the_code(aws_env: dict[str
     drifted = run_gate(tmp_path / "deployverify.yaml", tmp_path / "report-drift", aws_env)
     assert drifted["status"] == "fail"
     assert "2 file(s) differ: `app.py`, `extra.py` (only built)" in drifted["evidence"]
+
+
+class _RefusingLambda(http.server.BaseHTTPRequestHandler):
+    """A real HTTP endpoint on loopback that answers every Lambda call as AWS does for a role without the permission."""
+
+    def do_GET(self) -> None:  # http.server calls do_<METHOD>
+        body = json.dumps({"Type": "User", "Message": "not authorized to perform: lambda:GetFunction"}).encode()
+        self.send_response(403)
+        self.send_header("x-amzn-ErrorType", "AccessDeniedException")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keeps the test output quiet
+        return
+
+
+@pytest.fixture
+def refusing_endpoint() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingLambda)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_access_denied_leaves_the_question_unanswered(aws_env: dict[str, str], refusing_endpoint: str,
+                                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", refusing_endpoint)
+    session.clear_cache()
+    found = deployed_code(target_for(tmp_path), FUNCTION)
+    assert (found.code_sha256, found.unanswered) == (None, True)
+    assert "AccessDeniedException" in found.reason
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+@pytest.mark.parametrize("endpoint", ["refused", "unreachable"])
+def test_dv104_fails_in_ci_when_aws_refuses_or_is_unreachable(aws_env: dict[str, str], refusing_endpoint: str,
+                                                               tmp_path: Path, endpoint: str, ci: str) -> None:
+    """AccessDenied or no answer is a missing prerequisite: a skip on a laptop, a failure in CI, never a quiet pass."""
+    make_bundle(tmp_path / "bundle")
+    config = write_target(tmp_path)
+    url = refusing_endpoint if endpoint == "refused" else f"http://127.0.0.1:{free_port()}"
+    check = run_gate(config, tmp_path / "report", {**aws_env, "AWS_ENDPOINT_URL": url, "CI": ci})
+    expected = "AccessDeniedException" if endpoint == "refused" else "Lambda is not reachable"
+    assert check["status"] == ("fail" if ci else "skip"), check
+    assert expected in check["message"]
+    assert "is not available" in check["message"]

@@ -1,5 +1,6 @@
 """The example worker (examples/docworker) does what its README says, run for real: PyMuPDF on the fixture PDFs,
-the secret parsing, the SQS message parsing and S3 access (against moto's in-process S3, not a server).
+the secret parsing, the SQS message parsing and S3 access (against a real moto server on loopback, reached through
+AWS_ENDPOINT_URL).
 
 The worker's modules have generic top-level names (db, models, services, tasks, shared), so they are imported in a
 module-scoped fixture that puts the worker's source roots first on sys.path and removes every trace afterwards.
@@ -24,7 +25,8 @@ import boto3
 import pymupdf
 import pytest
 import yaml
-from moto import mock_aws
+
+from tests.support.moto import moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = REPO_ROOT / "examples" / "docworker"
@@ -247,30 +249,36 @@ def test_a_message_without_an_integer_document_id_is_rejected(worker: Worker, bo
 
 
 @pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+def aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server on loopback; the worker's plain `boto3.client("s3")` finds it through AWS_ENDPOINT_URL."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with moto_server() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        yield url
 
 
-@pytest.mark.usefixtures("aws_credentials")
-def test_s3_service_reads_the_bucket_from_the_environment(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_service_reads_the_bucket_from_the_environment(worker: Worker, monkeypatch: pytest.MonkeyPatch,
+                                                          aws_endpoint: str) -> None:
     pdf = (FIXTURES_DIR / "cme_certificate.pdf").read_bytes()
     monkeypatch.setenv("DOCUMENT_BUCKET", "docworker-test-documents")
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="docworker-test-documents")
-        storage = worker.storage.S3Service()
-        storage.upload_bytes("users/1/cme.pdf", pdf)
+    boto3.client("s3", endpoint_url=aws_endpoint).create_bucket(Bucket="docworker-test-documents")
+    storage = worker.storage.S3Service()
+    storage.upload_bytes("users/1/cme.pdf", pdf)
 
-        info = storage.head("users/1/cme.pdf")
-        downloaded = storage.download_bytes("users/1/cme.pdf", max_bytes=len(pdf))
-        with pytest.raises(worker.storage.ObjectTooLargeError):
-            storage.download_bytes("users/1/cme.pdf", max_bytes=len(pdf) - 1)
+    info = storage.head("users/1/cme.pdf")
+    downloaded = storage.download_bytes("users/1/cme.pdf", max_bytes=len(pdf))
+    with pytest.raises(worker.storage.ObjectTooLargeError):
+        storage.download_bytes("users/1/cme.pdf", max_bytes=len(pdf) - 1)
 
     assert (info.size, info.content_type) == (len(pdf), "application/pdf")
     assert downloaded == pdf
+    stored = boto3.client("s3", endpoint_url=aws_endpoint).head_object(Bucket="docworker-test-documents",
+                                                                      Key="users/1/cme.pdf")
+    assert stored["ContentLength"] == len(pdf)  # the object went to the server, not to a stand-in
 
 
 def test_s3_service_without_a_bucket_names_the_variable(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:

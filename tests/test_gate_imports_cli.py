@@ -100,10 +100,11 @@ def test_incident_variants_fail_dv220_with_the_fix(variant: str, phrases: list[s
     assert "Runtime.ImportModuleError" in run.message("DV211")
 
 
-def gate_on(fixture: str, handler: str, tmp_path: Path, *extra: str) -> GateRun:
+def gate_on(fixture: str, handler: str, tmp_path: Path, *extra: str, ci: str | None = None) -> GateRun:
     bundle = complete(BAD / fixture, tmp_path / fixture)
+    env = {"DV_CACHE_DIR": str(tmp_path / "cache"), **({} if ci is None else {"CI": ci})}
     return run_gate(["--bundle", str(bundle), "--handler", handler, "--runtime", "python3.11", *extra],
-                    tmp_path / "report", env={"DV_CACHE_DIR": str(tmp_path / "cache")})
+                    tmp_path / "report", env=env)
 
 
 @pytest.mark.dv_outcomes("DV220:fail", "DV221:fail")
@@ -153,10 +154,21 @@ def test_require_image_fails_without_the_image(tmp_path: Path) -> None:
 
 def test_fallback_passes_with_a_lower_fidelity_warning(tmp_path: Path) -> None:
     require_bwrap()
-    run = gate_on("namespace_handler", "src/app.handler", tmp_path, "--image", "deployverify/no-such-image:0")
+    run = gate_on("namespace_handler", "src/app.handler", tmp_path, "--image", "deployverify/no-such-image:0", ci="")
     assert run.status("DV230") == "pass"
     [warning] = run.findings("DV230", "warning")
     assert "bubblewrap" in warning["message"]
     assert "deployverify/no-such-image:0" in warning["message"]
     assert "lower fidelity" in warning["message"]
     assert (run.status("DV211"), run.status("DV220")) == ("pass", "pass")
+
+
+def test_dv230_fails_in_ci_when_the_probe_fell_back(tmp_path: Path) -> None:
+    """In CI a weaker sandbox is not evidence that the bundle imports in Lambda: the fallback is a failure."""
+    require_bwrap()
+    run = gate_on("namespace_handler", "src/app.handler", tmp_path, "--image", "deployverify/no-such-image:0",
+                  ci="true")
+    assert run.status("DV230") == "fail"
+    assert "deployverify/no-such-image:0" in run.message("DV230")
+    assert "CI=true: a fallback sandbox is a failure" in run.message("DV230")
+    assert run.code == 1

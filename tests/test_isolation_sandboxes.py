@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +27,10 @@ def writable(path):
         return True
     except OSError:
         return False
+host, port = os.environ["DV_LISTENER"].rsplit(":", 1)
 try:
-    socket.create_connection(("1.1.1.1", 53), timeout=2).close()
-    network = True
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        network = conn.recv(16) == b"host-listener"
 except OSError:
     network = False
 print(json.dumps({"cwd": os.getcwd(), "task_files": sorted(os.listdir(".")), "task_writable": writable("."),
@@ -59,6 +62,46 @@ def _plain() -> Sandbox:
 SANDBOXES = {"docker": _docker, "bubblewrap": _bwrap, "plain": _plain}
 
 
+def host_address() -> str:
+    """A non-loopback IPv4 address of this host: the docker bridge gateway when there is one (a container on the
+    default bridge and a process in the host's network namespace both reach it), else the primary interface's.
+    Unlike a public address, it answers on an offline machine, so "cannot connect" means the sandbox cut it off."""
+    found = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10,
+                           check=False).stdout
+    addresses = {line.split()[1]: line.split()[3].split("/")[0] for line in found.splitlines() if " inet " in line}
+    chosen = addresses.get("docker0") or next((a for name, a in addresses.items() if name != "lo"), None)
+    if chosen is None:
+        pytest.fail(f"this host has no non-loopback IPv4 address to test network isolation against: {found!r}")
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[str]:
+    """A TCP server on a host address that greets every connection; the sandboxes are told where it is."""
+    server = socket.create_server((host_address(), 0))
+    server.settimeout(0.5)
+    stop = threading.Event()
+
+    def greet() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"host-listener")
+
+    thread = threading.Thread(target=greet, daemon=True)
+    thread.start()
+    host, port = server.getsockname()[:2]
+    try:
+        yield f"{host}:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     folder = tmp_path / "bundle"
@@ -72,10 +115,11 @@ def bundle(tmp_path: Path) -> Path:
     ("bubblewrap", "/var/task", True),
     ("plain", None, False),
 ])
-def test_sandbox_lays_out_lambda(kind: str, task_root: str | None, isolated: bool, bundle: Path) -> None:
+def test_sandbox_lays_out_lambda(kind: str, task_root: str | None, isolated: bool, bundle: Path,
+                                 listener: str) -> None:
     sandbox = SANDBOXES[kind]()
     spec = Spec(argv=("{python}", "-I", "-c", INSPECT), bundle=bundle,
-                env={"MARKER": "from-spec", "LAMBDA_TASK_ROOT": "{task}"})
+                env={"MARKER": "from-spec", "LAMBDA_TASK_ROOT": "{task}", "DV_LISTENER": listener})
     done = sandbox.run(spec, timeout_s=60)
     assert done.code == 0, done.stderr.decode()
     seen = json.loads(done.stdout)
@@ -88,9 +132,22 @@ def test_sandbox_lays_out_lambda(kind: str, task_root: str | None, isolated: boo
     # The bundle is read-only and there is no network, as in Lambda; the plain process is the labelled exception.
     assert seen["task_writable"] is not isolated
     assert not (bundle / "dv-write-test").exists()
+    assert seen["network"] is not isolated  # the plain process reaching the listener proves the address answers
     if isolated:
-        assert seen["network"] is False
         assert seen["uid"] == 993
+
+
+@pytest.mark.parametrize("kind", ["docker", "bubblewrap"])
+def test_the_listener_is_reachable_when_a_sandbox_is_given_the_host_network(kind: str, bundle: Path,
+                                                                           listener: str) -> None:
+    """The control for the isolation assertion above: with the host's network the same sandbox reaches the
+    listener, so `network is False` there can only mean the sandbox cut it off."""
+    sandbox = SANDBOXES[kind]()
+    spec = Spec(argv=("{python}", "-I", "-c", INSPECT), bundle=bundle, network="host",
+                env={"LAMBDA_TASK_ROOT": "{task}", "DV_LISTENER": listener})
+    done = sandbox.run(spec, timeout_s=60)
+    assert done.code == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["network"] is True
 
 
 def test_docker_container_is_removed_even_after_timeout(bundle: Path) -> None:

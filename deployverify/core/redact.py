@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 MASK = "***"
@@ -61,6 +62,22 @@ def redact(text: str) -> str:
 
 def redact_all(lines: Iterable[str]) -> list[str]:
     return [redact(line) for line in lines]
+
+
+@contextmanager
+def registrations_undone() -> Iterator[None]:
+    """Values registered inside the block are forgotten after it. Only for code that parses thousands of throwaway
+    secrets in one process (the input fuzzer): every registration recompiles the pattern, so they would pile up."""
+    global _pattern
+    with _lock:
+        saved = (set(_values), _pattern)
+    try:
+        yield
+    finally:
+        with _lock:
+            _values.clear()
+            _values.update(saved[0])
+            _pattern = saved[1]
 
 
 def known_values() -> frozenset[str]:

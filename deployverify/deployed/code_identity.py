@@ -5,9 +5,11 @@ Lambda reports CodeSha256, the base64 SHA-256 of the uploaded zip. The built bun
 it, so equal hashes mean byte-identical code. `built_code_sha256` is the only place that hash is computed.
 
 DV104 asks before a deploy, against whatever is live (often an older build, so a mismatch there means "this build
-is not deployed yet"); it is not applicable without credentials, region, endpoint or function, and when another tool
+is not deployed yet"); it is not applicable without credentials, region or function, and when another tool
 (`sam deploy`) zipped the code, `compare_deployed_files` decides by the files. DV603 asks after a deploy, where a
-mismatch means the deploy shipped something other than what was checked.
+mismatch means the deploy shipped something other than what was checked. When AWS refuses the call (AccessDenied)
+or cannot be reached, the answer exists but could not be read: `unanswered` is set, and the check reports a missing
+prerequisite (a skip on a laptop, a failure in CI).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class DeployedCodeSha:
     function: str
     code_sha256: str | None  # None: nothing to compare with, `reason` says why
     reason: str = ""
+    unanswered: bool = False  # AWS refused the call or could not be reached: the question stays open
 
 
 def built_code_sha256(bundle: Path, cache_root: Path) -> str:
@@ -86,9 +89,10 @@ def deployed_code(target: Target, function_name: str) -> DeployedCodeSha:
         if code == "ResourceNotFoundException":
             return DeployedCodeSha(function_name, None, f"function `{function_name}` is not deployed")
         return DeployedCodeSha(function_name, None, f"Lambda refused GetFunction for `{function_name}`: {code} "
-                                                 "(DV002 checks the credentials)")
+                                                 "(DV002 checks the credentials)", unanswered=True)
     except (BotoCoreError, DeployVerifyError) as exc:
-        return DeployedCodeSha(function_name, None, f"Lambda is not reachable: {type(exc).__name__}: {exc}")
+        return DeployedCodeSha(function_name, None, f"Lambda is not reachable: {type(exc).__name__}: {exc}",
+                               unanswered=True)
     if configuration.get("PackageType") == "Image":
         return DeployedCodeSha(function_name, None, f"`{function_name}` is a container image function, not a zip")
     return DeployedCodeSha(function_name, str(configuration["CodeSha256"]))

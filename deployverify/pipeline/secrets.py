@@ -105,18 +105,56 @@ def fetch(client: Any, spec: Secret) -> FetchedSecret:
     if raw is None:
         raise SecretUnreadable(spec.id, "it holds SecretBinary, not a JSON SecretString",
                                "store the settings as a JSON object")
+    return parse_secret_string(spec, raw, response.get("VersionId"))
+
+
+# Secrets Manager stores at most 65,536 bytes, and a settings object is flat: anything nested deeper is not a
+# secret this harness can use, and json.loads would recurse once per level.
+_MAX_NESTING = 32
+
+
+def parse_secret_string(spec: Secret, raw: str, version_id: str | None = None) -> FetchedSecret:
+    """The SecretString as a settings object, or one SecretUnreadable that never quotes the text."""
     redact.register(raw)
+    if _nesting(raw) > _MAX_NESTING:
+        raise SecretUnreadable(spec.id, f"its SecretString nests more than {_MAX_NESTING} levels deep",
+                               "store a flat JSON object of settings")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         # The decoder's message quotes the text around the error: never show it.
         raise SecretUnreadable(spec.id, f"its SecretString is not JSON (error at character {exc.pos})",
                                "store a JSON object") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer longer than Python converts
+        raise SecretUnreadable(spec.id, f"its SecretString cannot be read as JSON ({type(exc).__name__})",
+                               "store a JSON object") from None
     if not isinstance(data, dict):
         raise SecretUnreadable(spec.id, f"its SecretString is JSON {_json_type(data)}, not an object",
                                "store a JSON object")
     _register_nested(data)
-    return FetchedSecret(spec=spec, values=data, version_id=response.get("VersionId"))
+    return FetchedSecret(spec=spec, values=data, version_id=version_id)
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting outside JSON strings, counted without recursion (json.loads would recurse)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def suggest_key(secret: FetchedSecret, key: str) -> str | None:

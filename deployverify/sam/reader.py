@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from deployverify.core.errors import DeployVerifyError
+from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, describe_yaml_error, refuse_oversized
 from deployverify.target.yamlnodes import Path_, format_path
 
 # CloudFormation's short-form tags. `!Ref` and `!Condition` keep their bare key; the rest become `Fn::<Name>`.
@@ -59,15 +60,18 @@ def _tagged(tag: str, value: Any, where: str) -> Any:
 
 
 def _compose(text: str, path: Path) -> yaml.Node:
+    # Bounded like the target loader: alias bombs, deep nesting and huge files are refused with one line.
+    too_big = refuse_oversized(len(text.encode("utf-8", "surrogatepass")))
+    if too_big:
+        raise DeployVerifyError(too_big, where=str(path))
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise DeployVerifyError(f"invalid YAML: {problem}", where=f"{path}:{line}") from None
+        root = yaml.compose(text, Loader=BoundedSafeLoader)
+    except YamlRefused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise DeployVerifyError(f"refused: {exc.problem}", where=f"{path}:{line}") from None
     except yaml.YAMLError as exc:
-        raise DeployVerifyError(f"invalid YAML: {exc}", where=str(path)) from None
+        problem, at_line = describe_yaml_error(exc)
+        raise DeployVerifyError(f"invalid YAML: {problem}", where=f"{path}:{at_line or 1}") from None
     if root is None:
         raise DeployVerifyError("the template is empty", where=f"{path}:1")
     return root
@@ -75,11 +79,19 @@ def _compose(text: str, path: Path) -> yaml.Node:
 
 def load_document(path: Path) -> SamDocument:
     try:
+        too_big = refuse_oversized(path.stat().st_size)
+        if too_big:
+            raise DeployVerifyError(too_big, where=str(path))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DeployVerifyError("no SAM template here; pass --template FILE", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeployVerifyError(f"cannot read the template: {exc}", where=str(path)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DeployVerifyError(f"cannot read the template: {exc.__class__.__name__}", where=str(path)) from None
+    return document_from_text(text, path)
+
+
+def document_from_text(text: str, path: Path) -> SamDocument:
+    """The template in `text`; `path` names it in errors."""
     root = _compose(text, path)
     lines: dict[Path_, int] = {}
     constructor = yaml.SafeLoader("")
@@ -110,6 +122,8 @@ def load_document(path: Path) -> SamDocument:
                 value = constructor.construct_object(node)
             except yaml.constructor.ConstructorError as exc:
                 raise DeployVerifyError(f"invalid value: {exc.problem}", where=where) from None
+            except (ValueError, OverflowError, TypeError) as exc:  # scalars YAML types but Python cannot hold
+                raise DeployVerifyError(f"invalid value: {exc}", where=where) from None
         if node.tag.startswith("!"):
             return _tagged(node.tag, value, where)
         return value
@@ -123,3 +137,8 @@ def load_document(path: Path) -> SamDocument:
 def read_template(path: Path) -> dict[str, Any]:
     """The template as plain data (short tags in their long form), for readers that need no line numbers."""
     return load_document(path).value
+
+
+def parse_template(text: str, filename: str) -> dict[str, Any]:
+    """The template in `text` as plain data; `filename` only names it in errors."""
+    return document_from_text(text, Path(filename)).value

@@ -16,6 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from deployverify.core.errors import HandlerError, TargetError
 from deployverify.core.handler import parse_handler
+from deployverify.core.yaml_limits import refuse_oversized
 from deployverify.target import model
 from deployverify.target.canary_section import build_canary
 from deployverify.target.yamlnodes import LocatedDocument, Path_, load_located
@@ -34,10 +35,13 @@ def target_schema() -> dict[str, Any]:
 def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> model.Target:
     file = Path(path)
     try:
+        too_big = refuse_oversized(file.stat().st_size)
+        if too_big:  # refused before reading: a multi-gigabyte file would otherwise be read whole
+            raise TargetError(too_big, where=str(file))
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TargetError("no such file", where=str(file)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TargetError(f"cannot read: {exc.__class__.__name__}", where=str(file)) from None
     doc = load_located(text, str(file), env)
     if not isinstance(doc.value, dict):
@@ -121,8 +125,9 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
     seed = None
     if "seed" in raw:
         s = raw["seed"]
-        seed = model.Seed(email=s["email"], sql=_existing(doc, base, s.get("sql"), ("seed", "sql")),
-                          schema=_existing(doc, base, s.get("schema"), ("seed", "schema")))
+        seed = model.Seed(email=s["email"],
+                          sql=_uploadable(doc, base, s["sql"], ("seed", "sql")) if "sql" in s else None,
+                          schema=_uploadable(doc, base, s["schema"], ("seed", "schema")) if "schema" in s else None)
     scan = raw.get("scan", {})
     logs = raw.get("logs", {})
     canary = raw.get("canary", {})
@@ -160,10 +165,47 @@ def _history(base: Path, value: str | None) -> str | None:
 
 
 def _existing(doc: LocatedDocument, base: Path, value: str | None, path: Path_) -> Path | None:
-    resolved = _path(doc, base, value)
-    if resolved is not None and not resolved.exists():
+    try:
+        resolved = _path(doc, base, value)
+        exists = resolved is not None and resolved.exists()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the filesystem
+        raise doc.error(path, f"file {value!r} cannot be used: {type(exc).__name__}") from None
+    if resolved is not None and not exists:
         raise doc.error(path, f"file {value!r} does not exist (looked in {base})")
     return resolved
+
+
+def repository_root(folder: Path) -> Path | None:
+    """The git work tree holding `folder` (a `.git` folder, or the `.git` file of a worktree), if any."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _uploadable(doc: LocatedDocument, base: Path, value: str, path: Path_) -> Path:
+    """A file the smoke run uploads or executes against the deployment: it must stay inside the target's repository.
+
+    `../../etc/passwd` or `/home/me/.aws/credentials` in a target file would otherwise be sent to the bucket. Outside
+    any repository (a generated target in a temporary folder) there is no boundary to hold it to.
+    """
+    resolved = _existing(doc, base, value, path)
+    assert resolved is not None
+    root = repository_root(base)
+    if root is not None and not resolved.is_relative_to(root.resolve()):
+        raise doc.error(path, f"file {value!r} resolves to {resolved}, outside the repository {root}; keep fixtures "
+                              "in the repository")
+    return resolved
+
+
+def _key_prefix(doc: LocatedDocument, value: str) -> str:
+    """pipeline.key_prefix: a relative S3 key prefix, no `..` segments, nothing a shell or a log would mangle."""
+    segments = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in segments or "\\" in value or any(not c.isprintable() for c in value):
+        raise doc.error(("pipeline", "key_prefix"), f"{value!r} is not a safe S3 key prefix: write a relative "
+                                                    "prefix without `..`, backslashes or control characters, "
+                                                    "e.g. deployverify")
+    return value
 
 
 def _bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Bundle:
@@ -197,8 +239,7 @@ def _bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Bund
 def _pipeline(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Pipeline:
     documents = []
     for index, d in enumerate(raw["documents"]):
-        file = _existing(doc, base, d["file"], ("pipeline", "documents", index, "file"))
-        assert file is not None
+        file = _uploadable(doc, base, d["file"], ("pipeline", "documents", index, "file"))
         expect = d.get("expect", {})
         documents.append(model.Document(file=file, expect=model.Expectation(
             type=expect.get("type"), min_confidence=expect.get("min_confidence"),
@@ -210,7 +251,8 @@ def _pipeline(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Pi
     columns = raw.get("result_columns", {})
     defaults = model.Pipeline(bucket="", documents=())
     return model.Pipeline(
-        bucket=raw["bucket"], documents=tuple(documents), key_prefix=raw.get("key_prefix", defaults.key_prefix),
+        bucket=raw["bucket"], documents=tuple(documents),
+        key_prefix=_key_prefix(doc, raw.get("key_prefix", defaults.key_prefix)),
         trigger=model.Trigger(type=trigger_type, queue=trigger.get("queue"), function=trigger.get("function"),
                               message=trigger.get("message", defaults.trigger.message)),
         status_table=raw.get("status_table", defaults.status_table),

@@ -14,15 +14,24 @@ from typing import Any
 import yaml
 
 from deployverify.core.errors import TargetError
+from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, describe_yaml_error, refuse_oversized
 
 Path_ = tuple[str | int, ...]
 _VAR = re.compile(r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<escaped>\$))")
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
+
+
 def format_path(path: Path_) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            text += f".{part}" if text else part
+        else:  # a key with spaces, newlines or escape sequences is quoted, so the error stays one readable line
+            text += f"[{part!r}]"
     return text or "(top level)"
 
 
@@ -62,17 +71,25 @@ def interpolate(text: str, env: Mapping[str, str], where: str) -> str:
     return _VAR.sub(replace, text)
 
 
+def _where_of(lines: dict[Path_, int], filename: str) -> str:
+    """The last path the walk reached, for an error raised while building its value."""
+    last = next(reversed(lines), ())
+    return f"{filename}:{lines.get(last, 1)} {format_path(last)}"
+
+
 def load_located(text: str, filename: str, env: Mapping[str, str] | None = None) -> LocatedDocument:
     environ = os.environ if env is None else env
+    too_big = refuse_oversized(len(text.encode("utf-8", "surrogatepass")))
+    if too_big:
+        raise TargetError(too_big, where=filename)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise TargetError(f"invalid YAML: {problem}", where=f"{filename}:{line}") from None
+        root = yaml.compose(text, Loader=BoundedSafeLoader)
+    except YamlRefused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise TargetError(f"refused: {exc.problem}", where=f"{filename}:{line}") from None
     except yaml.YAMLError as exc:
-        raise TargetError(f"invalid YAML: {exc}", where=filename) from None
+        problem, at_line = describe_yaml_error(exc)
+        raise TargetError(f"invalid YAML: {problem}", where=f"{filename}:{at_line or 1}") from None
     if root is None:
         raise TargetError("the file is empty", where=f"{filename}:1")
     lines: dict[Path_, int] = {}
@@ -87,6 +104,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise TargetError("keys must be plain strings", where=where)
                 key = str(key_node.value)
+                if "\x00" in key:
+                    raise TargetError("a NUL character (\\0) is not allowed in a key", where=where)
                 if key == "<<":
                     raise TargetError("YAML merge keys (<<) are not supported", where=where)
                 if key in result:
@@ -100,6 +119,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
         assert isinstance(node, yaml.ScalarNode)
         if node.tag.startswith("!"):
             raise TargetError(f"YAML tag {node.tag} is not allowed here", where=where)
+        if "\x00" in node.value:  # no setting can hold one, and every path or name built from it would break
+            raise TargetError("a NUL character (\\0) is not allowed in a value", where=where)
         if "$" in node.value:
             expanded = interpolate(node.value, environ, where)
             if node.style is None:  # plain scalar: let YAML type the expanded text (numbers, booleans)
@@ -112,5 +133,8 @@ def load_located(text: str, filename: str, env: Mapping[str, str] | None = None)
         value = build(root, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise TargetError(f"invalid value: {exc.problem}", where=f"{filename}:{mark.line + 1 if mark else 1}") from None
+        problem = " ".join(str(exc.problem).split())
+        raise TargetError(f"invalid value: {problem}", where=f"{filename}:{mark.line + 1 if mark else 1}") from None
+    except (ValueError, OverflowError) as exc:  # a scalar YAML types but Python cannot hold: 2024-13-45, 5000 digits
+        raise TargetError(f"invalid value: {exc}", where=_where_of(lines, filename)) from None
     return LocatedDocument(filename, value, lines)
