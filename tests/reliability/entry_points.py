@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from deployverify.core.errors import DeployVerifyError, HandlerError, SecretErro
 from deployverify.core.handler import Handler, parse_handler
 from deployverify.core.results import Finding, Result, RunReport, Severity, Status
 from deployverify.pipeline.secrets import FetchedSecret, parse_secret_string, validate
-from deployverify.sam.reader import functions, parse_template
+from deployverify.sam.application import load_application
 from deployverify.target import load_target
 from deployverify.target.model import Secret
 
@@ -122,14 +123,17 @@ TEMPLATE_TEXTS = yaml_texts(EXAMPLE_TEMPLATE) | st.builds(
 
 
 def check_template_text(text: str) -> str:
-    try:
-        template = parse_template(text, "template.yaml")
-    except DeployVerifyError as exc:
-        _one_line(exc)
-        return "refused"
-    for name, properties in functions(template):
-        assert isinstance(name, str)
-        assert isinstance(properties, dict)
+    """The whole reader (YAML, Globals, intrinsics, functions, layers) on `text`, through a real file."""
+    with tempfile.TemporaryDirectory() as folder:
+        template = Path(folder) / "template.yaml"
+        template.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            application = load_application(template)
+        except DeployVerifyError as exc:
+            _one_line(exc)
+            return "refused"
+    for function in application.functions:
+        assert isinstance(function.logical_id, str)
     return "accepted"
 
 
