@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from deployverify.gate.stubscan import dispatch
 from deployverify.gate.stubscan.bindings import Scope, resolve_relative
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.resolver import Resolver
@@ -24,6 +25,8 @@ from deployverify.gate.stubscan.values import (
     ContainerValue,
     FunctionValue,
     InstanceValue,
+    ModuleValue,
+    RegistryValue,
     Value,
     VirtualMethodValue,
 )
@@ -54,8 +57,13 @@ class CallGraph:
     instantiated: set[ClassInfo] = field(default_factory=set)
     toggles: list[ToggleSite] = field(default_factory=list)
     roots: list[Node] = field(default_factory=list)
+    hops: dict[Node, tuple[str, ...]] = field(default_factory=dict)  # dispatch steps shown before a node
+    registries: dispatch.Registries = field(init=False)
     _virtual: list[tuple[Node, ClassInfo, str, FuncInfo | None]] = field(default_factory=list)
     _queue: deque[Node] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.registries = dispatch.Registries(lambda caller, target, hop: self.add_edge(caller, target, hop=hop))
 
     def reached(self, node: Node) -> bool:
         return node in self.parent
@@ -67,6 +75,7 @@ class CallGraph:
         while current is not None and id(current) not in seen:
             seen.add(id(current))
             path.append(current.display)
+            path.extend(reversed(self.hops.get(current, ())))
             current = self.parent.get(current)
         return tuple(reversed(path))
 
@@ -90,11 +99,13 @@ class CallGraph:
             self.roots.append(node)
             self._queue.append(node)
 
-    def add_edge(self, caller: Node, target: Node, via: FuncInfo | None = None) -> None:
+    def add_edge(self, caller: Node, target: Node, via: FuncInfo | None = None, hop: tuple[str, ...] = ()) -> None:
         self.edges.setdefault(caller, set()).add(target)
         if target in self.parent:
             return
         self.parent[target] = via if via is not None and via is not caller and via in self.parent else caller
+        if hop:
+            self.hops[target] = hop
         self._queue.append(target)
         if isinstance(target, ClassInfo):
             self._instantiate(target)
@@ -146,11 +157,11 @@ class _Collector:
 
     # -- output
 
-    def edge(self, target: Node, via: FuncInfo | None = None) -> None:
+    def edge(self, target: Node, via: FuncInfo | None = None, hop: tuple[str, ...] = ()) -> None:
         if self._emit is not None:
             self._emit(target, via)
         else:
-            self.graph.add_edge(self.node, target, via)
+            self.graph.add_edge(self.node, target, via, hop)
 
     def virtual(self, cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
         if self._emit_virtual is not None:
@@ -163,6 +174,8 @@ class _Collector:
     def collect(self) -> None:
         node = self.node
         if isinstance(node, FuncInfo):
+            for decorator in node.node.decorator_list:  # wrapping decorators run around every call
+                self.expr(decorator, ref=True)
             self.statements(node.node.body)
         elif isinstance(node, ClassInfo):
             for name in _CTOR_METHODS:
@@ -180,6 +193,7 @@ class _Collector:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             for decorator in stmt.decorator_list:
                 self.expr(decorator, ref=False)
+                self.registration(stmt, decorator)
             for default in (*stmt.args.defaults, *(d for d in stmt.args.kw_defaults if d is not None)):
                 self.expr(default, ref=False)
             return
@@ -221,6 +235,29 @@ class _Collector:
             else:
                 self.children(child, ref)
 
+    def registration(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr) -> None:
+        """A decorator that records the function somewhere reached code may call it from (dispatch.py)."""
+        fn = self.scope.module.defined_functions.get(id(stmt))
+        if fn is None or self._emit is not None:
+            return
+        if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute):
+            for value in self.resolver.eval(decorator.func.value, self.scope):
+                if isinstance(value, RegistryValue):
+                    self.graph.registries.register(value.key, fn, dispatch.route_label(decorator))
+        maker = decorator.func if isinstance(decorator, ast.Call) else decorator
+        for value in self.resolver.eval(maker, self.scope):
+            if isinstance(value, FunctionValue):
+                for module, name in dispatch.registry_writes(self.resolver, value.fn):
+                    label = "@" + ast.unparse(decorator)[:60]
+                    self.graph.registries.register(f"{module}.{name}", fn, label)
+
+    def registry_read(self, expr: ast.Name | ast.Attribute) -> None:
+        if self._emit is not None:
+            return
+        key = dispatch.container_global(self.resolver, expr, self.scope)
+        if key is not None:
+            self.graph.registries.read(".".join(key), self.node, (key[1],))
+
     def fold(self, test: ast.expr) -> bool | None:
         return self.resolver.toggles.fold(test, self.scope)
 
@@ -246,10 +283,13 @@ class _Collector:
         if isinstance(expr, ast.Call):
             self.call(expr)
         elif isinstance(expr, ast.Name):
+            if isinstance(expr.ctx, ast.Load):
+                self.registry_read(expr)
             if ref and isinstance(expr.ctx, ast.Load):
                 self.references(self.resolver.eval(expr, self.scope))
         elif isinstance(expr, ast.Attribute):
             if isinstance(expr.ctx, ast.Load):
+                self.registry_read(expr)
                 if ref:
                     self.references(self.resolver.eval(expr, self.scope))
                 for prop in self.resolver.properties_hit(expr, self.scope):
@@ -264,13 +304,18 @@ class _Collector:
                 self.graph.toggles.append(ToggleSite(self.node, self.scope, expr.test, taken, branch, expr.lineno))
                 self.expr(branch, ref)
         elif isinstance(expr, ast.Lambda):
-            self.expr(expr.body, ref=True)
+            named = self.scope.module.defined_functions.get(id(expr))
+            if named is None:
+                self.expr(expr.body, ref=True)
+            elif ref:
+                self.edge(named)
         else:
             self.children(expr, ref)
 
     def receiver(self, expr: ast.expr) -> None:
         """The object a method is looked up on: calls inside it count; a function used as one is reached."""
         if isinstance(expr, ast.Name):
+            self.registry_read(expr)
             self.references(v for v in self.resolver.eval(expr, self.scope) if isinstance(v, FunctionValue))
         else:
             self.expr(expr, ref=False)
@@ -287,11 +332,46 @@ class _Collector:
             self.expr(func, ref=False)
         for value in self.resolver.eval(call.func, self.scope):
             self.callee(value)
+        self.dispatching_call(call)
         type_check = isinstance(func, ast.Name) and func.id in ("isinstance", "issubclass")
         for index, arg in enumerate(call.args):
             self.expr(arg, ref=not (type_check and index == 1))
         for keyword in call.keywords:
             self.expr(keyword.value, ref=True)
+
+    def dispatching_call(self, call: ast.Call) -> None:
+        """Calls that reach functions by a registry: `app.resolve(...)`, `app.include_router(r)`, batch handlers,
+        `importlib.import_module("literal")` (the module's top-level code runs)."""
+        func = call.func
+        if self._emit is not None:
+            return
+        if isinstance(func, ast.Attribute):
+            for value in self.resolver.eval(func.value, self.scope):
+                if not isinstance(value, RegistryValue):
+                    continue
+                if dispatch.is_registry_read(func):
+                    self.graph.registries.read(value.key, self.node, (ast.unparse(func)[:60],))
+                elif func.attr == "include_router" and call.args:
+                    for inner in self.resolver.eval(call.args[0], self.scope):
+                        if isinstance(inner, RegistryValue):
+                            self.graph.registries.link(value.key, inner.key)
+        for value in self.resolver.eval(func, self.scope):
+            if isinstance(value, RegistryValue):  # `app(event, context)` resolves too
+                self.graph.registries.read(value.key, self.node, (f"{ast.unparse(func)[:60]}()",))
+        external = self.resolver.external_name(func, self.scope)
+        if external is None:
+            return
+        record_handler = dispatch.batch_record_handler(external, call)
+        if record_handler is not None:
+            hop = (external.rpartition(".")[2],)
+            for value in self.resolver.eval(record_handler, self.scope):
+                if isinstance(value, FunctionValue):
+                    self.edge(value.fn, hop=hop)
+        for value in self.resolver.eval(call, self.scope):
+            if isinstance(value, ModuleValue):
+                module = self.graph.program.module(value.name)
+                if module is not None:
+                    self.edge(module, hop=(f"{external.rpartition('.')[2]}({value.name!r})",))
 
     def callee(self, value: Value) -> None:
         if isinstance(value, FunctionValue):

@@ -28,6 +28,7 @@ import ast
 from collections.abc import Iterable, Iterator, Mapping
 
 from deployverify.gate.stubscan.bindings import Binding, Scope
+from deployverify.gate.stubscan.dispatch import external_call
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
 from deployverify.gate.stubscan.toggles import ToggleEvaluator
@@ -94,16 +95,31 @@ class Resolver:
         return result
 
     def lookup(self, name: str, scope: Scope) -> Values:
+        return union_of(self.binding_values(b) for b in self.bindings_of(name, scope))
+
+    def bindings_of(self, name: str, scope: Scope) -> list[Binding]:
         func = scope.func
         while func is not None:
             bindings = func.locals().get(name)
             if bindings:
-                return union_of(self.binding_values(b) for b in bindings)
+                return bindings
             func = func.outer
-        bindings = scope.module.globals.get(name)
-        if bindings:
-            return union_of(self.binding_values(b) for b in bindings)
-        return EMPTY
+        return scope.module.globals.get(name) or []
+
+    def external_name(self, expr: ast.expr, scope: Scope) -> str | None:
+        """The import name of a third-party (or standard library) callable: `functools.partial`, `aws_lambda_
+        powertools.event_handler.APIGatewayRestResolver`. None for first-party names and builtins."""
+        if isinstance(expr, ast.Attribute):
+            base = self.external_name(expr.value, scope)
+            return f"{base}.{expr.attr}" if base is not None else None
+        if not isinstance(expr, ast.Name):
+            return None
+        for binding in self.bindings_of(expr.id, scope):
+            if binding.kind == "module" and not self.program.is_first_party(binding.target):
+                return binding.target
+            if binding.kind == "from" and not self.program.is_first_party(binding.target):
+                return f"{binding.target}.{binding.name}"
+        return None
 
     def is_bound(self, name: str, scope: Scope) -> bool:
         func = scope.func
@@ -223,6 +239,9 @@ class Resolver:
             return self.eval(expr.value, scope)
         if isinstance(expr, ast.Await | ast.Starred):
             return self.eval(expr.value, scope)
+        if isinstance(expr, ast.Lambda):
+            named = scope.module.defined_functions.get(id(expr))
+            return frozenset({FunctionValue(named)}) if named is not None else EMPTY
         return EMPTY
 
     def _call_result(self, call: ast.Call, scope: Scope) -> Values:
@@ -231,6 +250,11 @@ class Resolver:
             return self._builtin_result(func.id, call, scope)
         if isinstance(func, ast.Attribute) and func.attr == "partial" and call.args:
             return self.eval(call.args[0], scope)
+        external = self.external_name(func, scope)
+        if external is not None:
+            known = external_call(self, external, call, scope)
+            if known is not None:
+                return known
         found: Values = EMPTY
         for value in self.eval(func, scope):
             found = found | self.call_values(value, scope)

@@ -123,7 +123,8 @@ def success_shaped(expr: ast.expr) -> bool:
 
 def success_without_work(fn: FuncInfo) -> str | None:
     """The constant a function returns when its body is only logging and that success-shaped constant."""
-    if fn.module.generated or any(w in _HEALTH_WORDS for w in words(fn.name)) or fn.name.startswith("__"):
+    dunder = fn.name.startswith("__") and fn.name != "__call__"  # a callable object's __call__ is its work
+    if fn.module.generated or any(w in _HEALTH_WORDS for w in words(fn.name)) or dunder:
         return None
     body = _body(fn)
     if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
