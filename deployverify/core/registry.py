@@ -89,11 +89,15 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV230", "The probe ran in the Lambda image",
               "the probe ran in {isolation}, not the Lambda image `{image}`: {reason}; {fix}"),
     # DV3xx: stub scan
-    CheckSpec("DV301", "No mock-named code is reachable from the handler",
-              "handler reaches `{name}` ({path}:{line}) via {call_path}; connect the real implementation",
-              help="A function or class named mock, stub, fake, dummy or placeholder is reachable from the handler: "
-                   "production runs it. Call the real implementation instead. Generated gRPC `*Stub` clients "
-                   "(`*_pb2_grpc` modules) are real code and never match."),
+    CheckSpec("DV301", "No reachable mock-named code behaves like a test double",
+              "handler reaches `{name}` ({path}:{line}) via {call_path}: named `{word}` and {evidence}; "
+              "connect the real implementation",
+              help="A function or class named mock, stub, fake, dummy or placeholder is reachable from the handler "
+                   "and behaves like a test double: it lives in a test module, subclasses or wraps a test double "
+                   "(Mock, MagicMock, patch), returns a constant ignoring its inputs, or does no I/O. The message "
+                   "quotes the evidence. The name alone is not a verdict: a `_stub()` that builds a gRPC client or a "
+                   "`get_stub()` that returns a boto3 client does I/O and passes. Generated gRPC `*Stub` clients "
+                   "(`*_pb2_grpc` modules) never match."),
     CheckSpec("DV302", "No reachable function returns success without doing work",
               "`{name}` ({path}:{line}) returns `{value}` without doing any work, reached via {call_path}; "
               "make it do the work or remove it",

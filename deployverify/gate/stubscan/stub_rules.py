@@ -38,8 +38,13 @@ def mock_named(ctx: RuleContext) -> Iterator[ScanFinding]:
                 owner = node.module
             if id(owner) in reported:
                 continue
+            evidence = scan.double_evidence(node)
+            if evidence is None:
+                continue  # named like a double, behaves like real code (a gRPC `_stub()`, a client factory)
             reported.add(id(owner))
-            yield make_finding("DV301", node, trail=graph.call_path(node), name=node.display)
+            word = mock_word(node)
+            yield make_finding("DV301", node, trail=graph.call_path(node), name=node.display, word=word,
+                               evidence=evidence)
 
 
 def success_no_work(ctx: RuleContext) -> Iterator[ScanFinding]:
