@@ -70,7 +70,9 @@ def test_dv305_no_mock_toggle_defaults_to_mock(stub_scan: ScanReport) -> None:
 
 @check("DV306")
 def test_dv306_no_markers_in_reached_code(stub_scan: ScanReport) -> None:
-    """TODO, FIXME, XXX and HACK comments inside reachable functions are reported as warnings (they do not fail)."""
+    """TODO, FIXME, XXX and HACK comments inside reachable functions are reported as warnings.
+
+    With `scan.fail_on_todo: true` in the target they are errors and fail the gate."""
     _expect_none(stub_scan, "DV306")
 
 

@@ -49,6 +49,7 @@ class RuleContext:
     program: Program
     handlers: list[HandlerScan]
     orphan_min_lines: int = 60
+    fail_on_todo: bool = False
 
     @cached_property
     def modules(self) -> list[ModuleSymbols]:
