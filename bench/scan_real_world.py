@@ -12,8 +12,10 @@ bench/real_world/labels.yaml (right or wrong, with a one-line reason). The timin
 measure warm file caches).
 
 Prints handlers scanned, findings, findings labelled wrong, unlabelled findings and the time ratio. Exits non-zero
-when an error-severity finding is labelled wrong, a finding has no label, or the scan takes more than 0.1 x the
-floor (the ratio is printed as measured either way).
+when an error-severity finding is labelled wrong, a finding has no label, or the fresh scan takes more than 0.1 x
+the floor (the ratio is printed as measured either way). A fresh scan parses the files the handlers reach, so it
+cannot be cheaper than parsing them: the 0.1 x target is not met (about 7-9 x on this corpus, on a busy 2-core
+machine). The rerun answered from the scan's content cache is printed beside it for information.
 
     python bench/scan_real_world.py [--verbose] [--unlabelled-yaml]
 """
@@ -126,6 +128,15 @@ def main() -> int:
             resolved += sum(h.resolved for h in report.handlers)
             results.extend((bundle, f) for f in report.findings)
 
+        # For information: the same scans answered from the scan's content cache (a rerun on unchanged code).
+        os.environ["DV_CACHE_DIR"] = str(work / "cache")
+        for bundle, root in plan:
+            scan(root, [HandlerSpec(h) for h in bundle.handlers], ScanSettings(), use_cache=True)
+        started = time.perf_counter()
+        for bundle, root in plan:
+            scan(root, [HandlerSpec(h) for h in bundle.handlers], ScanSettings(), use_cache=True)
+        cached_seconds = time.perf_counter() - started
+
     wrong_errors = wrong_warnings = 0
     unlabelled: list[tuple[Bundle, ScanFinding]] = []
     by_rule: dict[str, int] = defaultdict(int)
@@ -153,7 +164,8 @@ def main() -> int:
     print(f"findings: {len(results)} ({', '.join(f'{k}: {v}' for k, v in sorted(by_rule.items())) or 'none'})")
     print(f"findings labelled wrong: {wrong_errors} error, {wrong_warnings} warning; unlabelled: {len(unlabelled)}")
     print(f"time: scan {scan_seconds:.2f}s vs ast.parse floor {floor:.2f}s = {ratio:.2f}x the floor "
-          f"(target <= {TIME_TARGET}x)")
+          f"(target <= {TIME_TARGET}x); from a warm result cache {cached_seconds:.2f}s = "
+          f"{cached_seconds / floor if floor else float('inf'):.2f}x (not judged: nothing is analysed)")
     ok = wrong_errors == 0 and not unlabelled and ratio <= TIME_TARGET
     if ratio > TIME_TARGET:
         print(f"NOT MET: the scan takes {ratio:.2f}x the parse floor, not <= {TIME_TARGET}x")
