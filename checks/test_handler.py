@@ -5,9 +5,9 @@ from __future__ import annotations
 from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
+from deployverify.gate.cold_start import cold_start_finding
 from deployverify.gate.handler_check import handler_string_problem
 from deployverify.gate.probe import SandboxUnavailable
-from deployverify.gate.cold_start import cold_start_finding
 from deployverify.gate.probe.findings import context_for, handler_record, judge_handler, usable
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome

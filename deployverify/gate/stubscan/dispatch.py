@@ -75,16 +75,17 @@ def route_label(decorator: ast.Call) -> str:
     """How a Powertools registration shows in call paths: `route POST /documents`, `resolver Query.getPost`."""
     assert isinstance(decorator.func, ast.Attribute)
     method = decorator.func.attr
-    constants = [a.value for a in decorator.args if isinstance(a, ast.Constant)]
-    keywords = {k.arg: k.value.value for k in decorator.keywords if isinstance(k.value, ast.Constant) and k.arg}
+    constants = [str(a.value) for a in decorator.args if isinstance(a, ast.Constant)]
+    keywords = {k.arg: str(k.value.value) for k in decorator.keywords if isinstance(k.value, ast.Constant) and k.arg}
     if method in _HTTP_METHODS:
         return f"route {method.upper()} {constants[0] if constants else keywords.get('rule', '?')}"
     if method == "route":
         rule = constants[0] if constants else keywords.get("rule", "?")
         verb = constants[1] if len(constants) > 1 else keywords.get("method", "GET")
-        return f"route {str(verb).upper()} {rule}"
+        return f"route {verb.upper()} {rule}"
     if method == "resolver":
-        return f"resolver {keywords.get('type_name', '*')}.{keywords.get('field_name', constants[0] if constants else '?')}"
+        field_name = keywords.get("field_name", constants[0] if constants else "?")
+        return f"resolver {keywords.get('type_name', '*')}.{field_name}"
     return f"{method} {constants[0]}" if constants else method
 
 

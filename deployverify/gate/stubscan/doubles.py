@@ -31,7 +31,7 @@ _PURE_CALLS = frozenset({
     "setattr", "slice", "sorted", "str", "sum", "super", "tuple", "type", "vars", "zip",
     "append", "extend", "insert", "pop", "popitem", "remove", "clear", "copy", "update", "setdefault", "get", "items",
     "keys", "values", "add", "discard", "index", "count", "sort",
-    "format", "join", "split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "title", "replace",
+    "join", "split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "title", "replace",
     "startswith", "endswith", "encode", "decode", "zfill", "splitlines", "partition",
     "dumps", "loads", "sleep", "uuid4", "uuid1", "now", "utcnow", "today", "isoformat", "time", "monotonic",
     "random", "randint", "choice", "uniform", "timedelta", "datetime", "Decimal", "deepcopy",

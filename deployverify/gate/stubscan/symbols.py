@@ -242,5 +242,5 @@ class _Definitions:
 def _lambda_as_def(name: str, value: ast.Lambda) -> ast.FunctionDef:
     """A `def` with the lambda's parameters whose body returns the lambda's expression (the same nodes)."""
     body: list[ast.stmt] = [ast.copy_location(ast.Return(value=value.body), value.body)]
-    named = ast.FunctionDef(name=name, args=value.args, body=body, decorator_list=[], returns=None, type_params=[])
+    named = ast.FunctionDef(name=name, args=value.args, body=body, decorator_list=[], returns=None)
     return ast.copy_location(named, value)
