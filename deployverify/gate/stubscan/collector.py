@@ -4,21 +4,22 @@ The collector visits each reached node (function, class, module) once: calls, re
 (callbacks count as reached), imports (a module's top-level code runs), properties, and virtual calls, which reach
 every override in the classes the reached code instantiates, including classes instantiated later in the walk.
 An `if` whose test folds to a constant because it reads a mock toggle (toggles.py) is a ToggleSite: only the
-branch the deployed function takes is walked. How expressions become values is resolver.py's business.
+branch the deployed function takes is walked. Functions registered by decorator (Powertools routes, registry dicts)
+are reached when reached code reads their registry (dispatch.py). How expressions become values is resolver.py's
+business; the graph itself is graph.py's.
 """
 
 from __future__ import annotations
 
 import ast
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from deployverify.gate.stubscan import dispatch
 from deployverify.gate.stubscan.bindings import Scope, resolve_relative
+from deployverify.gate.stubscan.graph import CallGraph, ToggleSite
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.resolver import Resolver
-from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node
+from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, Node
 from deployverify.gate.stubscan.values import (
     ClassValue,
     ContainerMethodValue,
@@ -32,106 +33,6 @@ from deployverify.gate.stubscan.values import (
 )
 
 _CTOR_METHODS = ("__new__", "__init__", "__post_init__")
-
-
-@dataclass(frozen=True)
-class ToggleSite:
-    """An `if` (or `x if c else y`) whose test folded to a constant because it reads a mock toggle."""
-
-    node: Node
-    scope: Scope
-    test: ast.expr
-    taken: bool
-    branch: tuple[ast.stmt, ...] | ast.expr
-    line: int
-
-
-@dataclass
-class CallGraph:
-    """One handler's reached nodes: `parent` gives each its first caller (call paths are the shortest), `edges` all."""
-
-    program: Program
-    resolver: Resolver
-    parent: dict[Node, Node | None] = field(default_factory=dict)
-    edges: dict[Node, set[Node]] = field(default_factory=dict)
-    instantiated: set[ClassInfo] = field(default_factory=set)
-    toggles: list[ToggleSite] = field(default_factory=list)
-    roots: list[Node] = field(default_factory=list)
-    hops: dict[Node, tuple[str, ...]] = field(default_factory=dict)  # dispatch steps shown before a node
-    registries: dispatch.Registries = field(init=False)
-    _virtual: list[tuple[Node, ClassInfo, str, FuncInfo | None]] = field(default_factory=list)
-    _queue: deque[Node] = field(default_factory=deque)
-
-    def __post_init__(self) -> None:
-        self.registries = dispatch.Registries(lambda caller, target, hop: self.add_edge(caller, target, hop=hop))
-
-    def reached(self, node: Node) -> bool:
-        return node in self.parent
-
-    def call_path(self, node: Node) -> tuple[str, ...]:
-        path: list[str] = []
-        current: Node | None = node
-        seen: set[int] = set()
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            path.append(current.display)
-            path.extend(reversed(self.hops.get(current, ())))
-            current = self.parent.get(current)
-        return tuple(reversed(path))
-
-    def reached_functions(self) -> list[FuncInfo]:
-        return [n for n in self.parent if isinstance(n, FuncInfo)]
-
-    def reached_classes(self) -> list[ClassInfo]:
-        return [n for n in self.parent if isinstance(n, ClassInfo)]
-
-    def reached_modules(self) -> set[str]:
-        names: set[str] = set()
-        for node in self.parent:
-            names.add(node.name if isinstance(node, ModuleSymbols) else node.module.name)
-        return names
-
-    # -- building
-
-    def add_root(self, node: Node) -> None:
-        if node not in self.parent:
-            self.parent[node] = None
-            self.roots.append(node)
-            self._queue.append(node)
-
-    def add_edge(self, caller: Node, target: Node, via: FuncInfo | None = None, hop: tuple[str, ...] = ()) -> None:
-        self.edges.setdefault(caller, set()).add(target)
-        if target in self.parent:
-            return
-        self.parent[target] = via if via is not None and via is not caller and via in self.parent else caller
-        if hop:
-            self.hops[target] = hop
-        self._queue.append(target)
-        if isinstance(target, ClassInfo):
-            self._instantiate(target)
-
-    def dispatch_targets(self, base: ClassInfo, attr: str) -> list[FuncInfo]:
-        """Where a virtual call of `attr` on "a `base` or a subclass" lands among the classes reached so far."""
-        return list(self.resolver.virtual_targets(base, attr, (base, *self.instantiated)))
-
-    def add_virtual(self, caller: Node, cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
-        # Remembered, so a subclass instantiated later in the walk adds its override (see _instantiate).
-        self._virtual.append((caller, cls, attr, via))
-        for method in self.dispatch_targets(cls, attr):
-            self.add_edge(caller, method, via)
-
-    def _instantiate(self, cls: ClassInfo) -> None:
-        if cls in self.instantiated:
-            return
-        self.instantiated.add(cls)
-        for caller, base, attr, via in list(self._virtual):
-            for method in self.resolver.virtual_targets(base, attr, (cls,)):
-                self.add_edge(caller, method, via)
-
-    def run(self) -> None:
-        while self._queue:
-            node = self._queue.popleft()
-            _Collector(self, node).collect()
 
 
 class _Collector:
@@ -358,7 +259,7 @@ class _Collector:
         for value in self.resolver.eval(func, self.scope):
             if isinstance(value, RegistryValue):  # `app(event, context)` resolves too
                 self.graph.registries.read(value.key, self.node, (f"{ast.unparse(func)[:60]}()",))
-        external = self.resolver.external_name(func, self.scope)
+        external = dispatch.external_name(self.resolver, func, self.scope)
         if external is None:
             return
         record_handler = dispatch.batch_record_handler(external, call)
@@ -415,19 +316,6 @@ def branch_targets(graph: CallGraph, site: ToggleSite) -> set[Node]:
     return found
 
 
-def reachable_from(graph: CallGraph, start: Iterable[Node]) -> list[Node]:
-    """Every node reachable from `start` along the graph's edges, breadth first."""
-    seen: dict[Node, None] = {}
-    queue = deque(start)
-    while queue:
-        node = queue.popleft()
-        if node in seen:
-            continue
-        seen[node] = None
-        queue.extend(graph.edges.get(node, ()))
-    return list(seen)
-
-
 def handler_roots(program: Program, resolver: Resolver, module_name: str, function: str) -> list[Node]:
     """The handler's module (its import runs at cold start) and what the handler name denotes in it."""
     module = program.module(module_name)
@@ -445,5 +333,9 @@ def handler_roots(program: Program, resolver: Resolver, module_name: str, functi
     return roots
 
 
-def name_of(node: Node) -> str:
-    return node.name if isinstance(node, ModuleSymbols) else node.dotted
+def build(graph: CallGraph) -> None:
+    """Collect the edges out of every reached node until no new node is reached."""
+    node = graph.next_unvisited()
+    while node is not None:
+        _Collector(graph, node).collect()
+        node = graph.next_unvisited()

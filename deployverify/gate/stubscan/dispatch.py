@@ -41,6 +41,22 @@ _CONTAINER_MAKERS = frozenset({"dict", "list", "set", "defaultdict", "OrderedDic
 _STORE_METHODS = frozenset({"append", "add", "insert", "extend", "update", "setdefault", "__setitem__", "appendleft"})
 
 
+def external_name(resolver: Resolver, expr: ast.expr, scope: Scope) -> str | None:
+    """The import name of a third-party (or standard library) callable, e.g. `functools.partial` or
+    `aws_lambda_powertools.event_handler.APIGatewayRestResolver`; None for first-party names and builtins."""
+    if isinstance(expr, ast.Attribute):
+        base = external_name(resolver, expr.value, scope)
+        return f"{base}.{expr.attr}" if base is not None else None
+    if not isinstance(expr, ast.Name):
+        return None
+    for binding in resolver.bindings_of(expr.id, scope):
+        if binding.kind == "module" and not resolver.program.is_first_party(binding.target):
+            return binding.target
+        if binding.kind == "from" and not resolver.program.is_first_party(binding.target):
+            return f"{binding.target}.{binding.name}"
+    return None
+
+
 def external_call(resolver: Resolver, name: str, call: ast.Call, scope: Scope) -> Values | None:
     """What a call of a third-party callable (by import name) gives, when it is one the scan knows; else None."""
     if name in _PASSTHROUGH or name.rpartition(".")[2] == "partial":

@@ -16,10 +16,10 @@ a reference to a function counts as reaching it (callbacks, `partial`, dispatch 
 elements, and a method call on a value whose class is only known as a base dispatches to that class and to every
 subclass the reached code instantiates (rapid type analysis). Constant mock toggles (see toggles.py) prune branches.
 
-Covered: direct calls; imported names, module aliases and `from . import`; class instantiation and method calls on
-instances (locals, parameters' annotations, `self`, attributes set in `__init__`, dataclass fields, `super()`);
-functions passed as values; dict/list/tuple dispatch tables and `.get(...)`; factories whose return values are
-instances; properties; `getattr(obj, "name")` with a constant name; module top-level code of imported modules.
+Covered: direct calls; imported names, module aliases, `from . import`; instances and their methods (locals,
+annotations, `self`, `__init__` attributes, dataclass fields, `super()`); functions passed as values; dispatch tables
+and `.get(...)`; factories; properties; `getattr(obj, "name")`, `importlib.import_module("name")`, `partial(f, ...)`,
+named lambdas (symbols.py makes them functions); third-party objects the scan knows by import name (dispatch.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import ast
 from collections.abc import Iterable, Iterator, Mapping
 
 from deployverify.gate.stubscan.bindings import Binding, Scope
-from deployverify.gate.stubscan.dispatch import external_call
+from deployverify.gate.stubscan.dispatch import external_call, external_name
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
 from deployverify.gate.stubscan.toggles import ToggleEvaluator
@@ -105,21 +105,6 @@ class Resolver:
                 return bindings
             func = func.outer
         return scope.module.globals.get(name) or []
-
-    def external_name(self, expr: ast.expr, scope: Scope) -> str | None:
-        """The import name of a third-party (or standard library) callable: `functools.partial`, `aws_lambda_
-        powertools.event_handler.APIGatewayRestResolver`. None for first-party names and builtins."""
-        if isinstance(expr, ast.Attribute):
-            base = self.external_name(expr.value, scope)
-            return f"{base}.{expr.attr}" if base is not None else None
-        if not isinstance(expr, ast.Name):
-            return None
-        for binding in self.bindings_of(expr.id, scope):
-            if binding.kind == "module" and not self.program.is_first_party(binding.target):
-                return binding.target
-            if binding.kind == "from" and not self.program.is_first_party(binding.target):
-                return f"{binding.target}.{binding.name}"
-        return None
 
     def is_bound(self, name: str, scope: Scope) -> bool:
         func = scope.func
@@ -250,7 +235,7 @@ class Resolver:
             return self._builtin_result(func.id, call, scope)
         if isinstance(func, ast.Attribute) and func.attr == "partial" and call.args:
             return self.eval(call.args[0], scope)
-        external = self.external_name(func, scope)
+        external = external_name(self, func, scope)
         if external is not None:
             known = external_call(self, external, call, scope)
             if known is not None:

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from deployverify.gate.stubscan.collector import CallGraph
 from deployverify.gate.stubscan.doubles import DoubleJudge
 from deployverify.gate.stubscan.findings import ScanFinding
+from deployverify.gate.stubscan.graph import CallGraph
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.stubs import mock_word, placeholder_kind, success_without_work
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node

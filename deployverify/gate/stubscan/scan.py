@@ -24,8 +24,9 @@ from deployverify.core.errors import BundleError, DeployVerifyError, HandlerErro
 from deployverify.core.handler import parse_handler
 from deployverify.core.run_ids import cache_dir
 from deployverify.gate.probe.imports import BundleIndex
-from deployverify.gate.stubscan.collector import CallGraph, handler_roots
+from deployverify.gate.stubscan.collector import build, handler_roots
 from deployverify.gate.stubscan.findings import ScanFinding
+from deployverify.gate.stubscan.graph import CallGraph
 from deployverify.gate.stubscan.program import Program, SourceModule
 from deployverify.gate.stubscan.resolver import Resolver
 from deployverify.gate.stubscan.rule_context import HandlerScan, RuleContext
@@ -263,7 +264,7 @@ def _analyse(sources: Sequence[SourceModule], specs: Sequence[HandlerSpec], sett
                          "statically; only the module's import-time code was followed")
         for root in roots:
             graph.add_root(root)
-        graph.run()
+        build(graph)
         scans.append(HandlerScan(spec.handler, graph, spec.must_reach))
         summaries.append(HandlerSummary(spec.handler, len(roots) > 1, len(graph.reached_functions())))
     context = RuleContext(program, scans, orphan_min_lines=settings.orphan_min_lines,

@@ -7,8 +7,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from deployverify.gate.stubscan.collector import ToggleSite, branch_targets, reachable_from
+from deployverify.gate.stubscan.collector import branch_targets
 from deployverify.gate.stubscan.findings import ScanFinding, make_finding
+from deployverify.gate.stubscan.graph import ToggleSite, reachable_from
 from deployverify.gate.stubscan.rule_context import HandlerScan, RuleContext
 from deployverify.gate.stubscan.stubs import (
     constant_tree,

@@ -13,7 +13,7 @@ from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols, Node
 from deployverify.gate.stubscan.toggles import words
 
 if TYPE_CHECKING:
-    from deployverify.gate.stubscan.collector import CallGraph
+    from deployverify.gate.stubscan.graph import CallGraph
     from deployverify.gate.stubscan.rule_context import RuleContext
 
 MOCK_WORDS = frozenset({"mock", "mocks", "mocked", "stub", "stubs", "stubbed", "fake", "fakes", "faked", "dummy",
