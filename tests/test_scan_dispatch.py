@@ -185,3 +185,31 @@ def test_unread_registry_reaches_nothing(tmp_path: Path) -> None:
             return {{"statusCode": 204, "body": event["body"]}}
         """})
     assert only(report, "DV302") == []
+
+
+ROUTED_APP = """
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+    from documents import mock_store
+
+    app = APIGatewayRestResolver()
+
+    @app.post("/documents")
+    def create_document():
+        return mock_store(app.current_event.json_body)
+
+    def handler(event, context):
+        return app.resolve(event, context)
+    """
+
+
+def test_wiring_rules_see_functions_behind_routes(tmp_path: Path) -> None:
+    real = "\n".join(["import boto3", "", "", "def store(document):",
+                      *(f"    boto3.client('s3').put_object(Bucket='b', Key='k{i}', Body=document)" for i in range(60)),
+                      "", "", "def mock_store(document):", "    return {'id': 'doc-1'}", ""])
+    report = scan_tree(tmp_path, {"app.py": ROUTED_APP, "documents.py": real},
+                       must_reach=("documents.store", "app.create_document"))
+    [orphan] = only(report, "DV307")
+    assert "`store()`" in orphan.message
+    assert orphan.call_path[:3] == ("handler", "app.resolve", "route POST /documents")
+    [missing] = only(report, "DV308")  # the route is reached, the real store is not
+    assert "`documents.store`" in missing.message
