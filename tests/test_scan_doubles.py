@@ -93,6 +93,19 @@ REAL_OBJECT_CASES = {
         def handler(event, context):
             return get_stub(event["region"]).list_buckets()
         """,
+    # The shape of a real-world false positive of the name-only rule (bench/scan_real_world.py): a chat message
+    # called a placeholder, sent over HTTP.
+    "placeholder-named function doing HTTP I/O": """
+        import json
+        import urllib.request
+
+        def send_placeholder(chat_id):
+            with urllib.request.urlopen(f"https://chat.example.com/send?chat={chat_id}", timeout=20) as reply:
+                return json.loads(reply.read())["message_id"]
+
+        def handler(event, context):
+            return {"message_id": send_placeholder(event["chat_id"])}
+        """,
 }
 
 
