@@ -124,20 +124,22 @@ def _is_container(binding: Binding) -> bool:
 def container_global(resolver: Resolver, expr: ast.expr, scope: Scope) -> tuple[str, str] | None:
     """(module, name) when `expr` names a module-level container (a registry a decorator may fill)."""
     if isinstance(expr, ast.Name):
-        func = scope.func
-        while func is not None:
-            if expr.id in func.locals():
-                return None
-            func = func.outer
+        # Module globals first: most names are not a container there, and that answer needs no function's locals.
+        key: tuple[str, str] | None = None
         bindings = scope.module.globals.get(expr.id, ())
         if any(_is_container(b) for b in bindings):
-            return scope.module.name, expr.id
+            key = scope.module.name, expr.id
         for binding in bindings:
-            if binding.kind == "from":
+            if key is None and binding.kind == "from" and resolver.program.is_first_party(binding.target):
                 source = resolver.program.module(binding.target)
                 if source is not None and any(_is_container(b) for b in source.globals.get(binding.name, ())):
-                    return binding.target, binding.name
-        return None
+                    key = binding.target, binding.name
+        func = scope.func
+        while key is not None and func is not None:
+            if expr.id in func.locals():
+                return None  # a local of the same name hides the global
+            func = func.outer
+        return key
     if isinstance(expr, ast.Attribute):
         for value in resolver.eval(expr.value, scope):
             if isinstance(value, ModuleValue):
