@@ -148,7 +148,10 @@ class _Collector:
         maker = decorator.func if isinstance(decorator, ast.Call) else decorator
         for value in self.resolver.eval(maker, self.scope):
             if isinstance(value, FunctionValue):
-                for module, name in dispatch.registry_writes(self.resolver, value.fn):
+                writes = self.graph.registries.writes
+                if id(value.fn) not in writes:  # a decorator is read once however many functions it decorates
+                    writes[id(value.fn)] = dispatch.registry_writes(self.resolver, value.fn)
+                for module, name in writes[id(value.fn)]:
                     label = "@" + ast.unparse(decorator)[:60]
                     self.graph.registries.register(f"{module}.{name}", fn, label)
 

@@ -180,6 +180,7 @@ class Registries:
     registered: dict[str, list[tuple[FuncInfo, str]]] = field(default_factory=dict)
     readers: dict[str, list[tuple[Node, tuple[str, ...]]]] = field(default_factory=dict)
     links: dict[str, list[str]] = field(default_factory=dict)
+    writes: dict[int, set[tuple[str, str]]] = field(default_factory=dict)  # id(decorator) -> registry_writes()
 
     def register(self, key: str, fn: FuncInfo, label: str) -> None:
         self.registered.setdefault(key, []).append((fn, label))
