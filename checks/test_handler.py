@@ -5,9 +5,10 @@ from __future__ import annotations
 from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
+from deployverify.gate.cold_start import cold_start_finding
 from deployverify.gate.handler_check import handler_string_problem
 from deployverify.gate.probe import SandboxUnavailable
-from deployverify.gate.probe.findings import context_for, handler_record, init_finding, judge_handler, usable
+from deployverify.gate.probe.findings import context_for, handler_record, judge_handler, usable
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome
 from deployverify.target import Target
@@ -47,9 +48,10 @@ def test_handler_resolves_in_image(target: Target, probe_report: ProbeOutcome | 
 
 @check("DV212")
 def test_cold_start_within_budget(target: Target, probe_report: ProbeOutcome | SandboxUnavailable) -> None:
-    """Importing each handler takes no longer than `functions[].init_budget_ms` (default 3000).
+    """Importing each handler fits Lambda's 10 s init limit and `functions[].init_budget_ms` (default 3000).
 
-    Over budget is a warning finding, not a failure: the sandbox's timing is indicative, not Lambda's."""
+    Over Lambda's limit fails: the init is killed and the function cannot start. Over the budget is a warning
+    finding: the sandbox's timing is indicative, not Lambda's."""
     outcome = usable(probe_report)
     for function in target.functions:
         record = handler_record(outcome.report, function.handler) or {}
@@ -57,6 +59,6 @@ def test_cold_start_within_budget(target: Target, probe_report: ProbeOutcome | S
             dv.blocked("DV211", f"handler `{function.handler}` does not import")
         dv.evidence(f"`{function.handler}` init {record.get('init_ms')} ms, peak RSS "
                     f"{round(int(record.get('peak_rss_kb', 0)) / 1024)} MB (budget {function.init_budget_ms} ms)")
-        finding = init_finding(record, function.init_budget_ms, function.memory_mb)
+        finding = cold_start_finding(record, function.init_budget_ms, function.memory_mb)
         if finding:
             dv.record(finding)

@@ -28,10 +28,15 @@ def _expect_none(report: ScanReport, rule: str) -> None:
 
 @check("DV301")
 def test_dv301_no_mock_named_code_reached(stub_scan: ScanReport) -> None:
-    """No function or class named mock, stub, fake, dummy or placeholder (as a word) is reachable from a handler.
+    """No function or class named mock, stub, fake, dummy or placeholder (as a word) that behaves like a test double
+    is reachable from a handler.
 
-    The call graph follows direct calls, imports and module aliases, instances and their methods, functions passed
-    as values, dispatch tables and factories. Generated gRPC `*Stub` clients (`*_pb2_grpc`) are real code.
+    The name is evidence, behaviour decides: a finding lives in a test module, subclasses or wraps a test double,
+    returns a constant ignoring its inputs, or does no I/O, and its message says which. A `_stub()` that builds a
+    gRPC client passes. The call graph follows direct calls, imports and module aliases, instances and their
+    methods, functions passed as values, dispatch tables and factories, Powertools routes and batch record
+    handlers, registry decorators, named lambdas, `partial`, `getattr` and `importlib.import_module` with literals.
+    Generated gRPC `*Stub` clients (`*_pb2_grpc`) are real code.
     """
     _expect_none(stub_scan, "DV301")
 
@@ -70,7 +75,9 @@ def test_dv305_no_mock_toggle_defaults_to_mock(stub_scan: ScanReport) -> None:
 
 @check("DV306")
 def test_dv306_no_markers_in_reached_code(stub_scan: ScanReport) -> None:
-    """TODO, FIXME, XXX and HACK comments inside reachable functions are reported as warnings (they do not fail)."""
+    """TODO, FIXME, XXX and HACK comments inside reachable functions are reported as warnings.
+
+    With `scan.fail_on_todo: true` in the target they are errors and fail the gate."""
     _expect_none(stub_scan, "DV306")
 
 

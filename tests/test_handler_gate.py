@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from deployverify.gate.cold_start import cold_start_finding
 from tests.support.env import TEST_IMAGE, require_docker
 from tests.support.gate_run import GateRun, run_gate
 
@@ -66,3 +67,24 @@ def test_cold_start_over_budget_is_a_warning(tmp_path: Path) -> None:
     [warning] = run.findings("DV212", "warning")
     assert "importing `app.handler` took" in warning["message"]
     assert "(budget 100 ms" in warning["message"]
+
+
+# The probe's record of importing a handler, as the sandbox writes it (init_ms, peak RSS in KB).
+@pytest.mark.parametrize(("init_ms", "budget_ms", "expected"), [
+    (120.0, 3000, None),                      # within the budget and Lambda's limit: pass
+    (4200.0, 3000, "warning"),                # over the target's budget only: a warning, the check passes
+    (10_450.0, 3000, "error"),                # over Lambda's 10 s init limit: the check fails
+    (10_450.0, 20_000, "error"),              # a budget above Lambda's limit does not hide it
+])
+def test_cold_start_verdict(init_ms: float, budget_ms: int, expected: str | None) -> None:
+    record = {"handler": "app.handler", "ok": True, "init_ms": init_ms, "peak_rss_kb": 51_200}
+    finding = cold_start_finding(record, budget_ms, 128)
+    assert (finding.severity.value if finding else None) == expected
+    if finding is not None:
+        assert f"took {round(init_ms)} ms" in finding.message
+        assert f"budget {budget_ms} ms" in finding.message
+        assert ("Lambda's init limit: the function cannot start" in finding.message) is (expected == "error")
+
+
+def test_cold_start_of_a_handler_that_does_not_import_is_not_judged() -> None:
+    assert cold_start_finding({"handler": "app.handler", "ok": False, "init_ms": 12_000}, 3000, None) is None

@@ -24,7 +24,7 @@ def _scan(case: CorpusCase) -> dict[str, list[str]]:
 
 def test_corpus_is_large_and_balanced() -> None:
     stubs = [c for c in CASES if c.stub]
-    assert len(CASES) >= 40
+    assert len(CASES) >= 120
     assert abs(len(stubs) - (len(CASES) - len(stubs))) <= len(CASES) // 10
     assert all(c.expect for c in stubs), "every stub case names the rules that must catch it"
     covered = {rule for c in stubs for rule in c.expect}

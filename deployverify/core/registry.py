@@ -77,9 +77,9 @@ _TABLE: tuple[CheckSpec, ...] = (
               "handler `{handler}` gives {error_type}: {reason}; {fix}"),
     CheckSpec("DV211", "The handler imports and resolves in the Lambda image",
               "handler `{handler}` gives {error_type}: {reason}; {fix}"),
-    CheckSpec("DV212", "Cold-start init fits its budget",
-              "importing `{handler}` took {init_ms} ms (budget {budget_ms} ms, peak RSS {rss_mb} MB); "
-              "move work out of import time"),
+    CheckSpec("DV212", "Cold-start init fits Lambda's 10 s init limit and the target's budget",
+              "importing `{handler}` took {init_ms} ms, over {over} (budget {budget_ms} ms, Lambda's init limit "
+              "{limit_ms} ms, peak RSS {rss_mb} MB); move work out of import time"),
     CheckSpec("DV220", "Every first-party module imports in the Lambda image",
               "`{module}` fails to import: {error}; {fix}"),
     CheckSpec("DV221", "Third-party modules the code reaches import in the Lambda image",
@@ -89,11 +89,15 @@ _TABLE: tuple[CheckSpec, ...] = (
     CheckSpec("DV230", "The probe ran in the Lambda image",
               "the probe ran in {isolation}, not the Lambda image `{image}`: {reason}; {fix}"),
     # DV3xx: stub scan
-    CheckSpec("DV301", "No mock-named code is reachable from the handler",
-              "handler reaches `{name}` ({path}:{line}) via {call_path}; connect the real implementation",
-              help="A function or class named mock, stub, fake, dummy or placeholder is reachable from the handler: "
-                   "production runs it. Call the real implementation instead. Generated gRPC `*Stub` clients "
-                   "(`*_pb2_grpc` modules) are real code and never match."),
+    CheckSpec("DV301", "No reachable mock-named code behaves like a test double",
+              "handler reaches `{name}` ({path}:{line}) via {call_path}: named `{word}` and {evidence}; "
+              "connect the real implementation",
+              help="A function or class named mock, stub, fake, dummy or placeholder is reachable from the handler "
+                   "and behaves like a test double: it lives in a test module, subclasses or wraps a test double "
+                   "(Mock, MagicMock, patch), returns a constant ignoring its inputs, or does no I/O. The message "
+                   "quotes the evidence. The name alone is not a verdict: a `_stub()` that builds a gRPC client or a "
+                   "`get_stub()` that returns a boto3 client does I/O and passes. Generated gRPC `*Stub` clients "
+                   "(`*_pb2_grpc` modules) never match."),
     CheckSpec("DV302", "No reachable function returns success without doing work",
               "`{name}` ({path}:{line}) returns `{value}` without doing any work, reached via {call_path}; "
               "make it do the work or remove it",
@@ -116,10 +120,11 @@ _TABLE: tuple[CheckSpec, ...] = (
               help="An environment or config flag named like MOCK, USE_MOCK, STUB, FAKE or DRY_RUN selects a mock "
                    "path, and its default (or the target's environment) selects it: the deployed function takes the "
                    "mock path unless someone remembers to set the flag. Default to the real path."),
-    CheckSpec("DV306", "No TODO/FIXME markers in reachable code",
+    CheckSpec("DV306", "TODO/FIXME markers in reachable code are reported (a warning unless scan.fail_on_todo)",
               "`{marker}` in `{name}` ({path}:{line}), reached via {call_path}: {text}",
               help="A TODO, FIXME, XXX or HACK comment inside a function the handler reaches: unfinished work on the "
-                   "production path. A warning: it does not fail the gate."),
+                   "production path. A warning by default; with scan.fail_on_todo: true in the target it fails the "
+                   "gate."),
     CheckSpec("DV307", "No real implementation is left unconnected",
               "handler reaches `{stub}`; `{orphan}` ({lines} lines, {path}) is never called: wire it in",
               help="A large first-party function or module (scan.orphan_min_lines, default 60) is never reached while "

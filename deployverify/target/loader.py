@@ -141,7 +141,8 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
             must_reach={k: tuple(v) for k, v in scan.get("must_reach", {}).items()},
             allow=tuple(model.Allow(rule=a["rule"], reason=a["reason"], path=a.get("path"), name=a.get("name"))
                         for a in scan.get("allow", ())),
-            orphan_min_lines=scan.get("orphan_min_lines", 60), baseline=_path(doc, base, scan.get("baseline"))),
+            orphan_min_lines=scan.get("orphan_min_lines", 60), baseline=_path(doc, base, scan.get("baseline")),
+            fail_on_todo=bool(scan.get("fail_on_todo", False))),
         secrets=secrets, database=database, seed=seed,
         pipeline=_pipeline(doc, base, raw["pipeline"]) if "pipeline" in raw else None,
         logs=model.Logs(group=logs.get("group"), markers=tuple(logs.get("markers", ())),

@@ -63,6 +63,7 @@ class Scan:
     allow: tuple[Allow, ...] = ()
     orphan_min_lines: int = 60
     baseline: Path | None = None
+    fail_on_todo: bool = False  # DV306: TODO markers on the reached path fail instead of warn
 
 
 @dataclass(frozen=True)

@@ -4,123 +4,35 @@ The collector visits each reached node (function, class, module) once: calls, re
 (callbacks count as reached), imports (a module's top-level code runs), properties, and virtual calls, which reach
 every override in the classes the reached code instantiates, including classes instantiated later in the walk.
 An `if` whose test folds to a constant because it reads a mock toggle (toggles.py) is a ToggleSite: only the
-branch the deployed function takes is walked. How expressions become values is resolver.py's business.
+branch the deployed function takes is walked. Functions registered by decorator (Powertools routes, registry dicts)
+are reached when reached code reads their registry (dispatch.py). How expressions become values is resolver.py's
+business; the graph itself is graph.py's.
 """
 
 from __future__ import annotations
 
 import ast
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
+from deployverify.gate.stubscan import dispatch
 from deployverify.gate.stubscan.bindings import Scope, resolve_relative
+from deployverify.gate.stubscan.graph import CallGraph, ToggleSite
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.resolver import Resolver
-from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node
+from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, Node
 from deployverify.gate.stubscan.values import (
     ClassValue,
     ContainerMethodValue,
     ContainerValue,
     FunctionValue,
     InstanceValue,
+    ModuleValue,
+    RegistryValue,
     Value,
     VirtualMethodValue,
 )
 
 _CTOR_METHODS = ("__new__", "__init__", "__post_init__")
-
-
-@dataclass(frozen=True)
-class ToggleSite:
-    """An `if` (or `x if c else y`) whose test folded to a constant because it reads a mock toggle."""
-
-    node: Node
-    scope: Scope
-    test: ast.expr
-    taken: bool
-    branch: tuple[ast.stmt, ...] | ast.expr
-    line: int
-
-
-@dataclass
-class CallGraph:
-    """One handler's reached nodes: `parent` gives each its first caller (call paths are the shortest), `edges` all."""
-
-    program: Program
-    resolver: Resolver
-    parent: dict[Node, Node | None] = field(default_factory=dict)
-    edges: dict[Node, set[Node]] = field(default_factory=dict)
-    instantiated: set[ClassInfo] = field(default_factory=set)
-    toggles: list[ToggleSite] = field(default_factory=list)
-    roots: list[Node] = field(default_factory=list)
-    _virtual: list[tuple[Node, ClassInfo, str, FuncInfo | None]] = field(default_factory=list)
-    _queue: deque[Node] = field(default_factory=deque)
-
-    def reached(self, node: Node) -> bool:
-        return node in self.parent
-
-    def call_path(self, node: Node) -> tuple[str, ...]:
-        path: list[str] = []
-        current: Node | None = node
-        seen: set[int] = set()
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            path.append(current.display)
-            current = self.parent.get(current)
-        return tuple(reversed(path))
-
-    def reached_functions(self) -> list[FuncInfo]:
-        return [n for n in self.parent if isinstance(n, FuncInfo)]
-
-    def reached_classes(self) -> list[ClassInfo]:
-        return [n for n in self.parent if isinstance(n, ClassInfo)]
-
-    def reached_modules(self) -> set[str]:
-        names: set[str] = set()
-        for node in self.parent:
-            names.add(node.name if isinstance(node, ModuleSymbols) else node.module.name)
-        return names
-
-    # -- building
-
-    def add_root(self, node: Node) -> None:
-        if node not in self.parent:
-            self.parent[node] = None
-            self.roots.append(node)
-            self._queue.append(node)
-
-    def add_edge(self, caller: Node, target: Node, via: FuncInfo | None = None) -> None:
-        self.edges.setdefault(caller, set()).add(target)
-        if target in self.parent:
-            return
-        self.parent[target] = via if via is not None and via is not caller and via in self.parent else caller
-        self._queue.append(target)
-        if isinstance(target, ClassInfo):
-            self._instantiate(target)
-
-    def dispatch_targets(self, base: ClassInfo, attr: str) -> list[FuncInfo]:
-        """Where a virtual call of `attr` on "a `base` or a subclass" lands among the classes reached so far."""
-        return list(self.resolver.virtual_targets(base, attr, (base, *self.instantiated)))
-
-    def add_virtual(self, caller: Node, cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
-        # Remembered, so a subclass instantiated later in the walk adds its override (see _instantiate).
-        self._virtual.append((caller, cls, attr, via))
-        for method in self.dispatch_targets(cls, attr):
-            self.add_edge(caller, method, via)
-
-    def _instantiate(self, cls: ClassInfo) -> None:
-        if cls in self.instantiated:
-            return
-        self.instantiated.add(cls)
-        for caller, base, attr, via in list(self._virtual):
-            for method in self.resolver.virtual_targets(base, attr, (cls,)):
-                self.add_edge(caller, method, via)
-
-    def run(self) -> None:
-        while self._queue:
-            node = self._queue.popleft()
-            _Collector(self, node).collect()
 
 
 class _Collector:
@@ -146,11 +58,11 @@ class _Collector:
 
     # -- output
 
-    def edge(self, target: Node, via: FuncInfo | None = None) -> None:
+    def edge(self, target: Node, via: FuncInfo | None = None, hop: tuple[str, ...] = ()) -> None:
         if self._emit is not None:
             self._emit(target, via)
         else:
-            self.graph.add_edge(self.node, target, via)
+            self.graph.add_edge(self.node, target, via, hop)
 
     def virtual(self, cls: ClassInfo, attr: str, via: FuncInfo | None) -> None:
         if self._emit_virtual is not None:
@@ -163,6 +75,8 @@ class _Collector:
     def collect(self) -> None:
         node = self.node
         if isinstance(node, FuncInfo):
+            for decorator in node.node.decorator_list:  # wrapping decorators run around every call
+                self.expr(decorator, ref=True)
             self.statements(node.node.body)
         elif isinstance(node, ClassInfo):
             for name in _CTOR_METHODS:
@@ -180,6 +94,7 @@ class _Collector:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             for decorator in stmt.decorator_list:
                 self.expr(decorator, ref=False)
+                self.registration(stmt, decorator)
             for default in (*stmt.args.defaults, *(d for d in stmt.args.kw_defaults if d is not None)):
                 self.expr(default, ref=False)
             return
@@ -221,6 +136,32 @@ class _Collector:
             else:
                 self.children(child, ref)
 
+    def registration(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr) -> None:
+        """A decorator that records the function somewhere reached code may call it from (dispatch.py)."""
+        fn = self.scope.module.defined_functions.get(id(stmt))
+        if fn is None or self._emit is not None:
+            return
+        if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute):
+            for value in self.resolver.eval(decorator.func.value, self.scope):
+                if isinstance(value, RegistryValue):
+                    self.graph.registries.register(value.key, fn, dispatch.route_label(decorator))
+        maker = decorator.func if isinstance(decorator, ast.Call) else decorator
+        for value in self.resolver.eval(maker, self.scope):
+            if isinstance(value, FunctionValue):
+                writes = self.graph.registries.writes
+                if id(value.fn) not in writes:  # a decorator is read once however many functions it decorates
+                    writes[id(value.fn)] = dispatch.registry_writes(self.resolver, value.fn)
+                for module, name in writes[id(value.fn)]:
+                    label = "@" + ast.unparse(decorator)[:60]
+                    self.graph.registries.register(f"{module}.{name}", fn, label)
+
+    def registry_read(self, expr: ast.Name | ast.Attribute) -> None:
+        if self._emit is not None:
+            return
+        key = dispatch.container_global(self.resolver, expr, self.scope)
+        if key is not None:
+            self.graph.registries.read(".".join(key), self.node, (key[1],))
+
     def fold(self, test: ast.expr) -> bool | None:
         return self.resolver.toggles.fold(test, self.scope)
 
@@ -246,10 +187,13 @@ class _Collector:
         if isinstance(expr, ast.Call):
             self.call(expr)
         elif isinstance(expr, ast.Name):
+            if isinstance(expr.ctx, ast.Load):
+                self.registry_read(expr)
             if ref and isinstance(expr.ctx, ast.Load):
                 self.references(self.resolver.eval(expr, self.scope))
         elif isinstance(expr, ast.Attribute):
             if isinstance(expr.ctx, ast.Load):
+                self.registry_read(expr)
                 if ref:
                     self.references(self.resolver.eval(expr, self.scope))
                 for prop in self.resolver.properties_hit(expr, self.scope):
@@ -264,13 +208,18 @@ class _Collector:
                 self.graph.toggles.append(ToggleSite(self.node, self.scope, expr.test, taken, branch, expr.lineno))
                 self.expr(branch, ref)
         elif isinstance(expr, ast.Lambda):
-            self.expr(expr.body, ref=True)
+            named = self.scope.module.defined_functions.get(id(expr))
+            if named is None:
+                self.expr(expr.body, ref=True)
+            elif ref:
+                self.edge(named)
         else:
             self.children(expr, ref)
 
     def receiver(self, expr: ast.expr) -> None:
         """The object a method is looked up on: calls inside it count; a function used as one is reached."""
         if isinstance(expr, ast.Name):
+            self.registry_read(expr)
             self.references(v for v in self.resolver.eval(expr, self.scope) if isinstance(v, FunctionValue))
         else:
             self.expr(expr, ref=False)
@@ -287,11 +236,46 @@ class _Collector:
             self.expr(func, ref=False)
         for value in self.resolver.eval(call.func, self.scope):
             self.callee(value)
+        self.dispatching_call(call)
         type_check = isinstance(func, ast.Name) and func.id in ("isinstance", "issubclass")
         for index, arg in enumerate(call.args):
             self.expr(arg, ref=not (type_check and index == 1))
         for keyword in call.keywords:
             self.expr(keyword.value, ref=True)
+
+    def dispatching_call(self, call: ast.Call) -> None:
+        """Calls that reach functions by a registry: `app.resolve(...)`, `app.include_router(r)`, batch handlers,
+        `importlib.import_module("literal")` (the module's top-level code runs)."""
+        func = call.func
+        if self._emit is not None:
+            return
+        if isinstance(func, ast.Attribute):
+            for value in self.resolver.eval(func.value, self.scope):
+                if not isinstance(value, RegistryValue):
+                    continue
+                if dispatch.is_registry_read(func):
+                    self.graph.registries.read(value.key, self.node, (ast.unparse(func)[:60],))
+                elif func.attr == "include_router" and call.args:
+                    for inner in self.resolver.eval(call.args[0], self.scope):
+                        if isinstance(inner, RegistryValue):
+                            self.graph.registries.link(value.key, inner.key)
+        for value in self.resolver.eval(func, self.scope):
+            if isinstance(value, RegistryValue):  # `app(event, context)` resolves too
+                self.graph.registries.read(value.key, self.node, (f"{ast.unparse(func)[:60]}()",))
+        external = dispatch.external_name(self.resolver, func, self.scope)
+        if external is None:
+            return
+        record_handler = dispatch.batch_record_handler(external, call)
+        if record_handler is not None:
+            hop = (external.rpartition(".")[2],)
+            for value in self.resolver.eval(record_handler, self.scope):
+                if isinstance(value, FunctionValue):
+                    self.edge(value.fn, hop=hop)
+        for value in self.resolver.eval(call, self.scope):
+            if isinstance(value, ModuleValue):
+                module = self.graph.program.module(value.name)
+                if module is not None:
+                    self.edge(module, hop=(f"{external.rpartition('.')[2]}({value.name!r})",))
 
     def callee(self, value: Value) -> None:
         if isinstance(value, FunctionValue):
@@ -335,19 +319,6 @@ def branch_targets(graph: CallGraph, site: ToggleSite) -> set[Node]:
     return found
 
 
-def reachable_from(graph: CallGraph, start: Iterable[Node]) -> list[Node]:
-    """Every node reachable from `start` along the graph's edges, breadth first."""
-    seen: dict[Node, None] = {}
-    queue = deque(start)
-    while queue:
-        node = queue.popleft()
-        if node in seen:
-            continue
-        seen[node] = None
-        queue.extend(graph.edges.get(node, ()))
-    return list(seen)
-
-
 def handler_roots(program: Program, resolver: Resolver, module_name: str, function: str) -> list[Node]:
     """The handler's module (its import runs at cold start) and what the handler name denotes in it."""
     module = program.module(module_name)
@@ -365,5 +336,9 @@ def handler_roots(program: Program, resolver: Resolver, module_name: str, functi
     return roots
 
 
-def name_of(node: Node) -> str:
-    return node.name if isinstance(node, ModuleSymbols) else node.dotted
+def build(graph: CallGraph) -> None:
+    """Collect the edges out of every reached node until no new node is reached."""
+    node = graph.next_unvisited()
+    while node is not None:
+        _Collector(graph, node).collect()
+        node = graph.next_unvisited()

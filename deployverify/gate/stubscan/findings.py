@@ -12,7 +12,7 @@ from pathlib import Path
 
 from deployverify.core import registry
 from deployverify.core.results import Finding, Severity
-from deployverify.gate.stubscan.collector import name_of
+from deployverify.gate.stubscan.graph import name_of
 from deployverify.gate.stubscan.suppress import normalise_message
 from deployverify.gate.stubscan.symbols import ModuleSymbols, Node
 

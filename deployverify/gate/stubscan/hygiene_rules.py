@@ -54,7 +54,8 @@ def markers(ctx: RuleContext) -> Iterator[ScanFinding]:
                 if owner is None or not graph.reached(owner):
                     continue
                 path = graph.call_path(owner)
-                yield make_finding("DV306", owner, severity=Severity.WARNING, trail=path, line=line,
+                severity = Severity.ERROR if ctx.fail_on_todo else Severity.WARNING
+                yield make_finding("DV306", owner, severity=severity, trail=path, line=line,
                                marker=match.group(1), name=owner.display, text=text.lstrip("# ").strip()[:120])
 
 

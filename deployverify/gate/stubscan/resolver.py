@@ -16,10 +16,10 @@ a reference to a function counts as reaching it (callbacks, `partial`, dispatch 
 elements, and a method call on a value whose class is only known as a base dispatches to that class and to every
 subclass the reached code instantiates (rapid type analysis). Constant mock toggles (see toggles.py) prune branches.
 
-Covered: direct calls; imported names, module aliases and `from . import`; class instantiation and method calls on
-instances (locals, parameters' annotations, `self`, attributes set in `__init__`, dataclass fields, `super()`);
-functions passed as values; dict/list/tuple dispatch tables and `.get(...)`; factories whose return values are
-instances; properties; `getattr(obj, "name")` with a constant name; module top-level code of imported modules.
+Covered: direct calls; imported names, module aliases, `from . import`; instances and their methods (locals,
+annotations, `self`, `__init__` attributes, dataclass fields, `super()`); functions passed as values; dispatch tables
+and `.get(...)`; factories; properties; `getattr(obj, "name")`, `importlib.import_module("name")`, `partial(f, ...)`,
+named lambdas (symbols.py makes them functions); third-party objects the scan knows by import name (dispatch.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import ast
 from collections.abc import Iterable, Iterator, Mapping
 
 from deployverify.gate.stubscan.bindings import Binding, Scope
+from deployverify.gate.stubscan.dispatch import external_call, external_name
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
 from deployverify.gate.stubscan.toggles import ToggleEvaluator
@@ -94,16 +95,16 @@ class Resolver:
         return result
 
     def lookup(self, name: str, scope: Scope) -> Values:
+        return union_of(self.binding_values(b) for b in self.bindings_of(name, scope))
+
+    def bindings_of(self, name: str, scope: Scope) -> list[Binding]:
         func = scope.func
         while func is not None:
             bindings = func.locals().get(name)
             if bindings:
-                return union_of(self.binding_values(b) for b in bindings)
+                return bindings
             func = func.outer
-        bindings = scope.module.globals.get(name)
-        if bindings:
-            return union_of(self.binding_values(b) for b in bindings)
-        return EMPTY
+        return scope.module.globals.get(name) or []
 
     def is_bound(self, name: str, scope: Scope) -> bool:
         func = scope.func
@@ -223,6 +224,9 @@ class Resolver:
             return self.eval(expr.value, scope)
         if isinstance(expr, ast.Await | ast.Starred):
             return self.eval(expr.value, scope)
+        if isinstance(expr, ast.Lambda):
+            named = scope.module.defined_functions.get(id(expr))
+            return frozenset({FunctionValue(named)}) if named is not None else EMPTY
         return EMPTY
 
     def _call_result(self, call: ast.Call, scope: Scope) -> Values:
@@ -231,6 +235,11 @@ class Resolver:
             return self._builtin_result(func.id, call, scope)
         if isinstance(func, ast.Attribute) and func.attr == "partial" and call.args:
             return self.eval(call.args[0], scope)
+        external = external_name(self, func, scope)
+        if external is not None:
+            known = external_call(self, external, call, scope)
+            if known is not None:
+                return known
         found: Values = EMPTY
         for value in self.eval(func, scope):
             found = found | self.call_values(value, scope)

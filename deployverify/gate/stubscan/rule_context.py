@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from deployverify.gate.stubscan.collector import CallGraph
+from deployverify.gate.stubscan.doubles import DoubleJudge
 from deployverify.gate.stubscan.findings import ScanFinding
+from deployverify.gate.stubscan.graph import CallGraph
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.stubs import mock_word, placeholder_kind, success_without_work
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols, Node
@@ -28,6 +29,16 @@ class HandlerScan:
         """The folds made while the graph was built (DV305 quotes the flag each one read)."""
         return self.graph.resolver.toggles
 
+    @cached_property
+    def doubles(self) -> DoubleJudge:
+        return DoubleJudge(self.graph.resolver)
+
+    def double_evidence(self, node: Node) -> str | None:
+        """Why a mock-named function or class behaves like a test double; None when the name is all it has."""
+        if isinstance(node, ModuleSymbols) or not mock_word(node):
+            return None
+        return self.doubles.evidence(node)
+
     @property
     def root(self) -> Node | None:
         return next((n for n in self.graph.roots if isinstance(n, FuncInfo)), None)
@@ -38,6 +49,7 @@ class RuleContext:
     program: Program
     handlers: list[HandlerScan]
     orphan_min_lines: int = 60
+    fail_on_todo: bool = False
 
     @cached_property
     def modules(self) -> list[ModuleSymbols]:
@@ -70,7 +82,7 @@ class RuleContext:
         for scan in self.handlers:
             for node in scan.graph.parent:
                 if isinstance(node, FuncInfo | ClassInfo) and (
-                        mock_word(node) or (isinstance(node, FuncInfo) and (
+                        scan.double_evidence(node) or (isinstance(node, FuncInfo) and (
                             success_without_work(node) or placeholder_kind(node, self, scan.graph)))):
                     found.append((scan, node))
         return found

@@ -24,8 +24,9 @@ from deployverify.core.errors import BundleError, DeployVerifyError, HandlerErro
 from deployverify.core.handler import parse_handler
 from deployverify.core.run_ids import cache_dir
 from deployverify.gate.probe.imports import BundleIndex
-from deployverify.gate.stubscan.collector import CallGraph, handler_roots
+from deployverify.gate.stubscan.collector import build, handler_roots
 from deployverify.gate.stubscan.findings import ScanFinding
+from deployverify.gate.stubscan.graph import CallGraph
 from deployverify.gate.stubscan.program import Program, SourceModule
 from deployverify.gate.stubscan.resolver import Resolver
 from deployverify.gate.stubscan.rule_context import HandlerScan, RuleContext
@@ -36,7 +37,7 @@ from deployverify.gate.stubscan.suppress import allowed_by, inline_allows, read_
 from deployverify.target.model import Allow, Target
 from deployverify.target.model import Scan as ScanModel
 
-ENGINE_VERSION = "3"
+ENGINE_VERSION = "4"
 _SKIP_DIRS = {"__pycache__", "bin", ".git"}
 
 
@@ -54,16 +55,17 @@ class ScanSettings:
     orphan_min_lines: int = 60
     baseline: Path | None = None
     exclude: tuple[str, ...] = ()
+    fail_on_todo: bool = False
 
     @classmethod
     def from_model(cls, scan: ScanModel) -> ScanSettings:
         return cls(must_reach=dict(scan.must_reach), allow=scan.allow, orphan_min_lines=scan.orphan_min_lines,
-                   baseline=scan.baseline, exclude=scan.exclude)
+                   baseline=scan.baseline, exclude=scan.exclude, fail_on_todo=scan.fail_on_todo)
 
     def cache_text(self) -> str:
         allow = [(a.rule, a.path, a.name, a.reason) for a in self.allow]
         return json.dumps([sorted((k, list(v)) for k, v in self.must_reach.items()), allow, self.orphan_min_lines,
-                           list(self.exclude)])
+                           list(self.exclude), self.fail_on_todo])
 
 
 # ---- inputs ----------------------------------------------------------------------------------------------------
@@ -262,10 +264,11 @@ def _analyse(sources: Sequence[SourceModule], specs: Sequence[HandlerSpec], sett
                          "statically; only the module's import-time code was followed")
         for root in roots:
             graph.add_root(root)
-        graph.run()
+        build(graph)
         scans.append(HandlerScan(spec.handler, graph, spec.must_reach))
         summaries.append(HandlerSummary(spec.handler, len(roots) > 1, len(graph.reached_functions())))
-    context = RuleContext(program, scans, orphan_min_lines=settings.orphan_min_lines)
+    context = RuleContext(program, scans, orphan_min_lines=settings.orphan_min_lines,
+                          fail_on_todo=settings.fail_on_todo)
     raw = run_rules(context)
     baseline = read_baseline(settings.baseline) if apply_baseline and settings.baseline is not None else frozenset()
     findings, suppressed = _suppress(raw, program, settings, baseline)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from deployverify.gate.stubscan.collector import ToggleSite, branch_targets, reachable_from
+from deployverify.gate.stubscan.collector import branch_targets
 from deployverify.gate.stubscan.findings import ScanFinding, make_finding
+from deployverify.gate.stubscan.graph import ToggleSite, reachable_from
 from deployverify.gate.stubscan.rule_context import HandlerScan, RuleContext
 from deployverify.gate.stubscan.stubs import (
     constant_tree,
@@ -38,8 +39,13 @@ def mock_named(ctx: RuleContext) -> Iterator[ScanFinding]:
                 owner = node.module
             if id(owner) in reported:
                 continue
+            evidence = scan.double_evidence(node)
+            if evidence is None:
+                continue  # named like a double, behaves like real code (a gRPC `_stub()`, a client factory)
             reported.add(id(owner))
-            yield make_finding("DV301", node, trail=graph.call_path(node), name=node.display)
+            word = mock_word(node)
+            yield make_finding("DV301", node, trail=graph.call_path(node), name=node.display, word=word,
+                               evidence=evidence)
 
 
 def success_no_work(ctx: RuleContext) -> Iterator[ScanFinding]:

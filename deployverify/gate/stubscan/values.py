@@ -71,8 +71,20 @@ class SuperValue:
     cls: ClassInfo
 
 
+@dataclass(frozen=True, slots=True)
+class RegistryValue:
+    """An object that holds functions registered on it by decorator and calls them later: a Powertools resolver or
+    router (`app = APIGatewayRestResolver()`), or a module-level dict/list a first-party decorator fills.
+
+    `key` names the object (where it was made); `label` is how call paths show it (`app`)."""
+
+    key: str
+    label: str
+    kind: str  # "powertools" or "registry"
+
+
 Value = (FunctionValue | ClassValue | InstanceValue | ModuleValue | ContainerValue | ContainerMethodValue
-         | VirtualMethodValue | SuperValue)
+         | VirtualMethodValue | SuperValue | RegistryValue)
 Values = frozenset[Value]
 EMPTY: Values = frozenset()
 

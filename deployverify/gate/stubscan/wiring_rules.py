@@ -7,8 +7,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from deployverify.gate.stubscan.collector import name_of
 from deployverify.gate.stubscan.findings import ScanFinding, make_finding
+from deployverify.gate.stubscan.graph import name_of
 from deployverify.gate.stubscan.rule_context import RuleContext
 from deployverify.gate.stubscan.stubs import MOCK_WORDS
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols
