@@ -228,19 +228,6 @@ def third_party_findings(report: dict[str, Any] | None, ctx: Context,
     return errors + warnings
 
 
-def init_finding(record: dict[str, Any], budget_ms: int, memory_mb: int | None) -> Finding | None:
-    """A warning when importing the handler took longer than its budget (Lambda bills and waits for init)."""
-    init_ms = float(record.get("init_ms", 0))
-    if not record.get("ok") or init_ms <= budget_ms:
-        return None
-    rss_mb = round(int(record.get("peak_rss_kb", 0)) / 1024)
-    message = registry.message("DV212", handler=record.get("handler"), init_ms=round(init_ms), budget_ms=budget_ms,
-                               rss_mb=rss_mb)
-    if memory_mb and rss_mb > memory_mb:
-        message += f"; peak RSS exceeds the function's {memory_mb} MB"
-    module = str(record.get("handler", "")).rpartition(".")[0].replace(".", "/") + ".py"
-    return Finding("DV212", module, 1, message, Severity.WARNING)
-
 
 def context_for(target: Any, index: BundleIndex) -> Context:
     """Suggestions search the target's source roots, else the folder of its target file (never the bundle)."""
