@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 from deployverify.core.errors import BuildError
@@ -53,13 +54,24 @@ class MissingWheel(BuildError):
                          tail=f"{tail}\n{message}".strip())
 
 
+@cache
 def host_interpreter(runtime: str) -> Path | None:
-    """An interpreter of the runtime's Python version: this one, or `pythonX.Y` on PATH."""
+    """An interpreter of the runtime's Python version: this one, or a `pythonX.Y` on PATH that really is one.
+
+    Being on PATH is not enough: a pyenv shim named python3.12 exists whether or not 3.12 is installed, and fails
+    when run (aws-lambda-builders runs it too, and refuses it)."""
     version = runtime_info(runtime).python
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
         return Path(sys.executable)
     found = shutil.which(f"python{version}")
-    return Path(found) if found else None
+    if not found:
+        return None
+    try:
+        done = subprocess.run([found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return Path(found) if done.returncode == 0 and done.stdout.strip() == version else None
 
 
 def cross_build_reason(runtime: str, architecture: str) -> str | None:
