@@ -37,8 +37,8 @@ _FIRST_PEP600_MINOR = 18
 _NO_MATCH = re.compile(r"No matching distribution found for ([^\s;]+)")
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement ([^\s;]+)")
 # What `sam build` (aws-lambda-builders) prints when the runtime's interpreter is not on PATH.
-_SAM_NO_INTERPRETER = re.compile(r"Binary validation failed for python.*?Do you have python for runtime: (python3\.\d+)",
-                                 re.DOTALL)
+_SAM_NO_INTERPRETER = re.compile(
+    r"Binary validation failed for python.*?Do you have python for runtime: (python3\.\d+)", re.DOTALL)
 
 
 class MissingWheel(BuildError):
