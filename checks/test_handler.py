@@ -7,7 +7,14 @@ from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.gate.handler_check import handler_string_problem
 from deployverify.gate.probe import SandboxUnavailable
-from deployverify.gate.probe.findings import context_for, handler_record, init_finding, judge_handler, usable
+from deployverify.gate.probe.findings import (
+    aws_at_import_finding,
+    context_for,
+    handler_record,
+    init_finding,
+    judge_handler,
+    usable,
+)
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome
 from deployverify.target import Target
@@ -31,7 +38,8 @@ def test_handler_string_valid(target: Target) -> None:
 def test_handler_resolves_in_image(target: Target, probe_report: ProbeOutcome | SandboxUnavailable,
                                    bundle_index: BundleIndex) -> None:
     """Each handler is imported and looked up the way the runtime does it (awslambdaric's `_get_handler`), in the
-    sandbox DV230 names. A failure quotes the error Lambda would report at init and the fix."""
+    sandbox DV230 names. A failure quotes the error Lambda would report at init and the fix. A handler whose import
+    calls AWS is verified up to that call: a warning naming the call site while the probe is offline."""
     outcome = usable(probe_report)
     context = context_for(target, bundle_index)
     for function in target.functions:
@@ -41,6 +49,9 @@ def test_handler_resolves_in_image(target: Target, probe_report: ProbeOutcome | 
         verdict = judge_handler(record, context)
         if verdict:
             dv.fail(verdict.message(), evidence=[f"frames: {record.get('frames', [])}"])
+        needs_aws = aws_at_import_finding(record, context, "DV211", f"handler `{function.handler}`")
+        if needs_aws:
+            dv.record(needs_aws)
         dv.evidence(f"`{function.handler}` resolved by {record.get('resolver')} in {outcome.described} "
                     f"(probe {outcome.probe_id})")
 
