@@ -5,7 +5,8 @@ from __future__ import annotations
 from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
-from deployverify.gate.handler_check import handler_string_problem
+from deployverify.core.handler import EXEC_WRAPPER, is_wrapper_script
+from deployverify.gate.handler_check import handler_string_problem, script_handler_problems
 from deployverify.gate.probe import SandboxUnavailable
 from deployverify.gate.probe.findings import (
     aws_at_import_finding,
@@ -43,6 +44,13 @@ def test_handler_resolves_in_image(target: Target, probe_report: ProbeOutcome | 
     outcome = usable(probe_report)
     context = context_for(target, bundle_index)
     for function in target.functions:
+        if is_wrapper_script(function.handler, function.environment):
+            problems = script_handler_problems(function.handler, function.environment, bundle_index.root,
+                                               target.bundle.layers)
+            if problems:
+                dv.fail(f"`{function.handler}` (run by {EXEC_WRAPPER}): " + "; ".join(problems))
+            dv.evidence(f"`{function.handler}` checked as a script: present, executable, its exec wrapper declared")
+            continue
         record = handler_record(outcome.report, function.handler)
         if record is None:
             dv.fail(f"the probe has no result for handler `{function.handler}`; rerun with -v")
@@ -63,6 +71,8 @@ def test_cold_start_within_budget(target: Target, probe_report: ProbeOutcome | S
     Over budget is a warning finding, not a failure: the sandbox's timing is indicative, not Lambda's."""
     outcome = usable(probe_report)
     for function in target.functions:
+        if is_wrapper_script(function.handler, function.environment):
+            continue  # the exec wrapper starts a process: there is no Python import to time
         record = handler_record(outcome.report, function.handler) or {}
         if not record.get("ok"):
             dv.blocked("DV211", f"handler `{function.handler}` does not import")

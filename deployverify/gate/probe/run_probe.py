@@ -20,6 +20,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from deployverify.core.handler import is_wrapper_script
 from deployverify.core.progress import say
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.sandbox import Spec, scratch_dir
@@ -163,7 +164,8 @@ def probe_spec(target: Target, bundle: Path, layers: tuple[Path, ...], tools: Pa
         "path_back": back,
         "site_dirs": site_dirs,
         "unset_env": list(_NOT_IN_LAMBDA),
-        "handlers": [f.handler for f in target.functions],
+        # A script run through an exec wrapper is not imported by Lambda, so the probe does not import it either.
+        "handlers": [f.handler for f in target.functions if not is_wrapper_script(f.handler, f.environment)],
         "modules_file": "{tools}/" + modules_file,
         "workers": workers,
         "handler_timeout_s": HANDLER_TIMEOUT_S,
