@@ -13,8 +13,9 @@ import pytest
 from deployverify.core.errors import BuildError
 from deployverify.gate.build.build import ensure_built
 from deployverify.gate.build.cross import platform_tags
+from deployverify.gate.probe.selection import host_architecture
 from deployverify.target import load_target
-from tests.support.env import require_tool
+from tests.support.env import TEST_IMAGE, require_docker, require_tool
 from tests.support.gate_run import GateRun, run_gate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,14 +25,14 @@ NATIVE = "DV101 or DV20"
 
 
 def builtin_target(root: Path, runtime: str, architecture: str = "x86_64", requirement: str = "markupsafe==3.0.2",
-                   output: str = "build/bundle") -> Path:
+                   output: str = "build/bundle", bundle_extra: str = "") -> Path:
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "src" / "app.py").write_text(APP, encoding="utf-8")
     (root / "requirements.txt").write_text(f"{requirement}\n", encoding="utf-8")
     target = root / f"{runtime}-{architecture}.yaml"
     target.write_text(f"name: cross\nruntime: {runtime}\narchitecture: {architecture}\nfunctions:\n"
                       "  - name: worker\n    handler: app.handler\n"
-                      f"bundle:\n  source: src\n  requirements: requirements.txt\n  output: {output}\n",
+                      f"bundle:\n  source: src\n  requirements: requirements.txt\n  output: {output}\n{bundle_extra}",
                       encoding="utf-8")
     return target
 
@@ -125,3 +126,28 @@ def test_sam_build_without_the_runtimes_interpreter_offers_the_builtin_builder(
         ensure_built(load_target(project / "deployverify.yaml"), tmp_path / "cache")
     assert raised.value.tail.splitlines()[-1].startswith(
         "`sam build` needs a python3.13 interpreter on PATH and this host has none; set `bundle.builder: builtin`")
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV230:fail", "DV230:pass", "DV222:pass")
+def test_an_architecture_the_host_cannot_run_says_which_checks_ran_statically(tmp_path: Path) -> None:
+    require_docker()
+    if host_architecture() == "arm64":
+        pytest.skip("this host runs arm64 itself")
+    keyword = ["--image", TEST_IMAGE, "-k", "DV201 or DV211 or DV222 or DV230"]
+    target = builtin_target(tmp_path / "project", "python3.11", "arm64")
+    run = run_gate(["-c", str(target), *keyword], tmp_path / "out", env={"CI": "true"}, timeout_s=900)
+    assert run.status("DV230") == "fail", run.output[-3000:]
+    message = run.message("DV230")
+    assert "this x86_64 host cannot run the arm64 image" in message
+    assert "DV201, DV202, DV203, DV204, DV205, DV222, DV3xx ran statically" in message
+    assert "DV211, DV212, DV220, DV221 could not run" in message
+    assert "bundle.static_only: [arm64]" in message
+    assert (run.status("DV201"), run.status("DV222"), run.status("DV211")) == ("pass", "pass", "skip")
+    assert run.message("DV211").startswith("blocked by DV230")
+
+    opted_in = builtin_target(tmp_path / "project", "python3.11", "arm64", bundle_extra="  static_only: [arm64]\n")
+    run = run_gate(["-c", str(opted_in), *keyword], tmp_path / "out-static", env={"CI": "true"}, timeout_s=900)
+    assert run.status("DV230") == "pass", run.output[-3000:]
+    (warning,) = run.findings("DV230", "warning")
+    assert warning["message"].startswith("static checks only for arm64 (bundle.static_only): this x86_64 host")
