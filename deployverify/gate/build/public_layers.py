@@ -127,7 +127,8 @@ def resolve_remote_layer(arn: str, runtime: str, arch: str, cache_dir: Path) -> 
             return folder
         staging = folder.with_name(folder.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        say(f"installing public layer {arn} as {layer.describe()} (it cannot be downloaded here)")
+        mismatch = f"; the function runs on {arch}, which DV201 will judge" if arch != layer.architecture else ""
+        say(f"installing public layer {arn} as {layer.describe()} (it cannot be downloaded here){mismatch}")
         try:
             pip_install_for_lambda([layer.requirement], staging / "python", layer_runtime, layer.architecture)
         except BuildError as exc:
