@@ -8,7 +8,7 @@ from deployverify.core import check as dv
 from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.errors import BuildError
-from deployverify.core.handler import parse_handler
+from deployverify.core.handler import is_wrapper_script, parse_handler
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
@@ -33,8 +33,14 @@ def test_bundle_builds(build_outcome: Any) -> None:
 
 @check("DV102")
 def test_handler_file_in_bundle(target: Target, built_bundle: BuiltBundle) -> None:
-    """Each function's handler module exists as a file in the bundle (or a layer), where Lambda will look for it."""
+    """Each function's handler module exists as a file in the bundle (or a layer), where Lambda will look for it; a
+    script handler run through an exec wrapper (`run.sh`) exists at the bundle root."""
     for function in target.functions:
+        if is_wrapper_script(function.handler, function.environment):
+            if not (built_bundle.path / function.handler).is_file():
+                dv.fail(registry.message("DV102", handler=function.handler, expected=function.handler,
+                                         hint=" (a script the exec wrapper runs from the bundle root)"))
+            continue
         handler = parse_handler(function.handler)
         roots = (built_bundle.path, *(layer / "python" for layer in built_bundle.layers))
         candidates = handler.candidate_files()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deployverify.core import check as dv
 from deployverify.core.check import check
-from deployverify.gate.probe.import_closure import closure_findings, guarded_missing
+from deployverify.gate.probe.import_closure import closure_findings, guarded_missing, handler_modules
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.lambda_image.runtimes import runtime_info
 from deployverify.target import Target
@@ -17,15 +17,17 @@ def test_imports_resolve(target: Target, bundle_index: BundleIndex) -> None:
     botocore, ...). Guarded imports (`try/except ImportError`, `ModuleNotFoundError` or bare `except`; the `except`'s
     fallback when the `try`'s imports resolve; `importlib.util.find_spec` tests), `TYPE_CHECKING` and
     other-interpreter branches are not failures: a guarded import of an absent module is noted in the evidence.
-    A failure names the file and line and suggests the fix (a path in the bundle or the source tree)."""
+    A failure names the file and line and suggests the fix (a path in the bundle or the source tree). An import in a
+    first-party module no handler reaches is a warning naming it."""
     info = runtime_info(target.runtime)
     modules = bundle_index.first_party_modules()
     preinstalled = ", ".join(info.preinstalled_modules)
     dv.evidence(f"checked the imports of {len(modules)} first-party module(s) against {len(bundle_index.modules)} "
                 f"bundle module(s), the Python {info.python} standard library and {preinstalled}")
     base = target.source_path.parent if target.source_path else None
+    reached = bundle_index.first_party_closure(handler_modules(f.handler for f in target.functions))
     findings = closure_findings(bundle_index, info.python_tuple, info.preinstalled_modules, target.source_roots(),
-                                target.architecture, display_base=base)
+                                target.architecture, display_base=base, reached=reached)
     guarded = guarded_missing(bundle_index, info.python_tuple, info.preinstalled_modules)
     if guarded:
         dv.evidence(f"guarded import(s) of absent modules, which the code runs without: {', '.join(guarded)}")

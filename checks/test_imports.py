@@ -10,6 +10,7 @@ from deployverify.gate.probe import SandboxUnavailable, Selection
 from deployverify.gate.probe.findings import context_for, first_party_findings, third_party_findings, usable
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome
+from deployverify.gate.probe.selection import ArchitectureUnavailable
 from deployverify.target import Target
 
 
@@ -47,7 +48,19 @@ def test_probe_ran_in_image(target: Target, sandbox: Selection | SandboxUnavaila
                             probe_report: ProbeOutcome | SandboxUnavailable) -> None:
     """The import probe ran in the Lambda image. Without --require-image a fallback sandbox (bubblewrap, then a
     plain process) passes with a warning that fidelity is lower on a laptop; with it, or in CI (CI=true), a fallback
-    fails."""
+    fails. Where no sandbox runs the function's architecture (arm64 on an x86_64 host without emulation), it says
+    which checks ran statically and which could not run: a skip on a laptop, a failure in CI, a warning when
+    `bundle.static_only` lists it."""
+    if isinstance(sandbox, ArchitectureUnavailable):
+        arch = sandbox.architecture
+        if arch in target.bundle.static_only:
+            dv.evidence(sandbox.plainly())
+            dv.record(Finding("DV230", "", 0, f"static checks only for {arch} (bundle.static_only): "
+                              + sandbox.plainly(), Severity.WARNING))
+            return
+        dv.missing(f"a sandbox that runs {arch}", sandbox.plainly(),
+                   f"run the gate on an {arch} host, or with an {arch} image Docker can emulate, or accept static "
+                   f"checks only with `bundle.static_only: [{arch}]`")
     if isinstance(sandbox, SandboxUnavailable):
         dv.fail(registry.message("DV230", isolation="no sandbox", image=target.container_image, reason=sandbox.detail,
                                  fix="start Docker and make the image available (docker pull, or .ci/lambda-image.sh "

@@ -51,7 +51,8 @@ ALL_APPS = sorted(p.name for p in APPS.iterdir() if (p / "expected.yaml").exists
 
 def test_the_corpus_has_every_case_this_reader_covers() -> None:
     assert {"globals-sub-env", "image-function", "layer-resource", "yaml-syntax-error", "unknown-intrinsic",
-            "guarded-import", "long-form-intrinsics"} <= set(ALL_APPS)
+            "guarded-import", "long-form-intrinsics", "runtime-313", "arm64-function", "import-time-aws",
+            "exec-wrapper-script", "unreached-missing-optional"} <= set(ALL_APPS)
 
 
 @pytest.mark.parametrize("app_folder", ALL_APPS, indirect=True)

@@ -7,6 +7,7 @@ so they are rejected here too, as input errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -55,3 +56,14 @@ def parse_handler(raw: str) -> Handler:
     if any(not segment for segment in module_name.replace("/", ".").split(".")):
         raise MalformedHandlerName(raw, f"empty segment in module {module_name!r}")
     return Handler(raw=raw, module_name=module_name, function=function)
+
+
+EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
+_SCRIPT_SUFFIXES = (".sh", ".bash")
+
+
+def is_wrapper_script(raw: str, environment: Mapping[str, str]) -> bool:
+    """A handler Lambda runs as a script, not MODULE.FUNCTION: the function sets AWS_LAMBDA_EXEC_WRAPPER (the Lambda
+    Web Adapter's /opt/bootstrap and the like, which start `$LAMBDA_TASK_ROOT/$_HANDLER` instead of the Python
+    runtime) and the handler names a shell script (`run.sh`)."""
+    return bool(environment.get(EXEC_WRAPPER)) and raw.endswith(_SCRIPT_SUFFIXES)

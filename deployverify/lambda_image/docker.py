@@ -98,6 +98,14 @@ def image_id(image: str) -> str | None:
         return None
 
 
+def image_architecture(image: str) -> str | None:
+    """The image's CPU as Docker names it (amd64, arm64); None when it cannot be read."""
+    try:
+        return str(client().images.get(image).attrs.get("Architecture") or "") or None
+    except Exception:
+        return None
+
+
 def image_entrypoint(image: str) -> list[str]:
     """The image's own entrypoint (a Lambda base image's /lambda-entrypoint.sh starts the runtime)."""
     found = connected_client().images.get(image)

@@ -130,8 +130,8 @@ def lambda_environment(runtime: str, handler: str, *, function_name: str = "func
     """The environment Lambda gives the function process: the function's own variables, then the reserved ones.
 
     Reserved variables (AWS_*, _HANDLER, LAMBDA_*) win: Lambda rejects a function that sets them. LANG, TZ, PATH,
-    LD_LIBRARY_PATH and PYTHONPATH are defaults a function may override. Credentials are deliberately absent: the
-    gate runs without network, and code that needs them at import time should not.
+    LD_LIBRARY_PATH and PYTHONPATH are defaults a function may override. Credentials are the caller's to add: the
+    gate's probe adds obviously fake ones (gate/probe/run_probe.py OFFLINE_AWS_ENV), never the host's.
     """
     info = runtime_info(runtime)
     area = region or DEFAULT_REGION

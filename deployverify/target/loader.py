@@ -234,7 +234,8 @@ def _bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Bund
         requirements=_existing(doc, base, raw.get("requirements"), ("bundle", "requirements")),
         inputs=tuple(base / p for p in raw.get("inputs", ())),
         layers=tuple(base / p for p in raw.get("layers", ())),
-        source_roots=tuple((base / p).resolve() for p in raw.get("source_roots", ())))
+        source_roots=tuple((base / p).resolve() for p in raw.get("source_roots", ())),
+        static_only=tuple(raw.get("static_only", ())))
 
 
 def _pipeline(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Pipeline:

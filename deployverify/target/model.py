@@ -29,6 +29,8 @@ class Bundle:
     inputs: tuple[Path, ...] = ()
     layers: tuple[Path, ...] = ()
     source_roots: tuple[Path, ...] = ()
+    # Architectures whose probe may be skipped where the host cannot run their image (only static checks then).
+    static_only: tuple[str, ...] = ()
 
     @property
     def prebuilt(self) -> bool:

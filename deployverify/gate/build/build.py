@@ -19,6 +19,7 @@ from deployverify.core.errors import BuildError, BundleError
 from deployverify.core.redact import redact
 from deployverify.gate.build.builtin import build_with_lambda_builders
 from deployverify.gate.build.cached import BUILD_TIMEOUT_S, BuiltBundle, cached_build
+from deployverify.gate.build.cross import sam_missing_interpreter, sam_missing_interpreter_advice
 from deployverify.target.model import Target
 
 
@@ -71,6 +72,10 @@ def run_build(command: list[str], cwd: Path, output: Path) -> str:
         raise BuildError(f"`{shown}` did not finish in {BUILD_TIMEOUT_S}s", command=shown, code=-9,
                          tail=f"killed after {BUILD_TIMEOUT_S}s") from None
     tail = redact("\n".join((done.stderr or done.stdout).strip().splitlines()[-15:]))
+    missing_runtime = sam_missing_interpreter(f"{done.stdout}\n{done.stderr}") if done.returncode else None
+    if missing_runtime:
+        # The cause is the host, not the code: say so on the last line, which is the line DV101 quotes.
+        tail = f"{tail}\n{sam_missing_interpreter_advice(missing_runtime)}"
     if done.returncode != 0:
         last = tail.splitlines()[-1] if tail else "(no output)"
         raise BuildError(f"`{shown}` exited {done.returncode}: {last}\nits output ends:\n{tail}",

@@ -6,7 +6,8 @@ bundle.output, then the source folder is copied on top. No SAM CLI and no templa
 it is cached by a hash of its inputs (cached.cached_build).
 
 pip runs under an interpreter of the runtime's Python version, found on PATH or next to this one; aws-lambda-builders
-refuses any other, because pip would pick wheels for the wrong CPython.
+refuses any other, because pip would pick wheels for the wrong CPython. When the host has no such interpreter, or
+runs another architecture, the build is a cross-build instead (cross.py: pip told the platform, wheels only).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import tempfile
 from pathlib import Path
 
 from deployverify.core.errors import BuildError, BundleError
+from deployverify.core.progress import say
 from deployverify.core.redact import redact
 from deployverify.gate.build.cached import BuiltBundle, cached_build
+from deployverify.gate.build.cross import cross_build, cross_build_reason
 from deployverify.target.model import Target
 
 _LOGGER = "aws_lambda_builders"
@@ -41,7 +44,9 @@ class _Tail(logging.Handler):
 def describe(target: Target) -> str:
     bundle = target.bundle
     requirements = f" + {bundle.requirements.name}" if bundle.requirements else ""
-    return (f"aws-lambda-builders python_pip ({target.runtime}, {target.architecture}): "
+    way = "pip cross-install" if cross_build_reason(target.runtime, target.architecture) else \
+        "aws-lambda-builders python_pip"
+    return (f"{way} ({target.runtime}, {target.architecture}): "
             f"{bundle.source}{requirements} -> {bundle.output}")
 
 
@@ -79,6 +84,14 @@ def _build(target: Target, cache_root: Path) -> str:
     manifest = bundle.requirements or bundle.source / "requirements.txt"  # absent: the workflow only copies source
     shutil.rmtree(bundle.output, ignore_errors=True)
     bundle.output.mkdir(parents=True)
+    reason = cross_build_reason(target.runtime, target.architecture)
+    if reason is not None:
+        say(f"cross-building {bundle.source.name} for {target.runtime} {target.architecture}: {reason}")
+        try:
+            return cross_build(bundle.source, manifest, bundle.output, target.runtime, target.architecture)
+        except BuildError:
+            shutil.rmtree(bundle.output, ignore_errors=True)
+            raise
     (cache_root / "scratch").mkdir(parents=True, exist_ok=True)
     tail = _Tail()
     logger = logging.getLogger(_LOGGER)

@@ -3,7 +3,11 @@
 
 A third-party module counts as reached when first-party code imports it statically (BundleIndex) or it was loaded
 while the handler or first-party modules were imported. A failure in a module nothing reaches is an optional part of
-a package (botocore.crt without awscrt, PIL.ImageQt without Qt): a warning, never a failure.
+a package (botocore.crt without awscrt, PIL.ImageQt without Qt): a warning, never a failure. The same holds for a
+first-party module no handler reaches (a script, an optional backend), unless the target asks for strict.
+
+A module that calls AWS while it is imported cannot be verified past that call offline: the probe reports it as
+"needs AWS at import" with the first-party call site, a warning, and a failure only when the probe could reach AWS.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class Context:
     architecture: str = "x86_64"
     display_base: Path | None = None
     task_root: str = TASK  # where the bundle was mounted in the sandbox
+    aws_reachable: bool = False  # the probe ran with access to AWS: a failed call at import is a real failure
+    strict: bool = False  # a first-party module no handler reaches fails DV220 like a reached one
 
 
 def shown_path(path: str, ctx: Context) -> str:
@@ -116,7 +122,7 @@ def _functions_in(file: Path) -> list[str]:
 
 def judge_handler(record: dict[str, Any], ctx: Context) -> HandlerVerdict | None:
     """None when the handler resolved; otherwise the init error Lambda would report and what to change."""
-    if record.get("ok"):
+    if record.get("ok") or (record.get("needs_aws") and not ctx.aws_reachable):
         return None
     handler = str(record.get("handler"))
     error_type = str(record.get("error_type", "Runtime.Unknown"))
@@ -150,6 +156,34 @@ def _relative(info: Any, ctx: Context) -> str:
         return f"`{info.path}`"
 
 
+# -- import-time AWS calls ------------------------------------------------------------------------------------------
+
+def aws_call_site(record: dict[str, Any], ctx: Context) -> tuple[str, int, str] | None:
+    """The innermost first-party frame of a call that could not reach AWS: (bundle path, line, source line)."""
+    own = {m.path.relative_to(ctx.index.root).as_posix() for m in ctx.index.first_party_modules()
+           if m.path.is_relative_to(ctx.index.root)}
+    for file, line, _function, source, *_ in reversed(record.get("frames", [])):
+        local = shown_path(str(file), ctx)
+        if local in own:
+            return local, int(line), str(source)
+    frame = _frame_in(record.get("frames", []), ctx)
+    return (frame[0], frame[1], "") if frame else None
+
+
+def aws_at_import_finding(record: dict[str, Any], ctx: Context, rule: str, what: str) -> Finding | None:
+    """A warning for a module (or handler) whose import stopped at a call to AWS the offline probe cannot make."""
+    if not record.get("needs_aws") or ctx.aws_reachable:
+        return None
+    site = aws_call_site(record, ctx)
+    path, line, source = site or ("", 0, "")
+    where = f"{path}:{line}" if site else "an unknown line"
+    call = f" (`{source.strip()}`)" if source.strip() else ""
+    message = (f"{what} needs AWS at import: verified up to {where}{call}; the probe is offline, so the call failed "
+               f"with {record['needs_aws']} and the rest of the import did not run; in Lambda the execution role "
+               "makes that call: let the probe reach AWS to verify the rest, or move the call into the handler")
+    return Finding(rule, path, line, message, Severity.WARNING)
+
+
 # -- every module ---------------------------------------------------------------------------------------------------
 
 def reached_dynamically(report: dict[str, Any] | None) -> set[str]:
@@ -157,6 +191,17 @@ def reached_dynamically(report: dict[str, Any] | None) -> set[str]:
     for record in (report or {}).get("handlers", []):
         loaded.update(record.get("loaded", []))
     return loaded
+
+
+def reached_first_party(report: dict[str, Any] | None, index: BundleIndex) -> set[str] | None:
+    """First-party modules a handler reaches: imported from it statically, or loaded while it was imported. None when
+    the probe resolved no handler, so reach cannot be told."""
+    handlers = (report or {}).get("handlers", [])
+    if not handlers:
+        return None
+    start = [str(h.get("handler", "")).rpartition(".")[0].replace("/", ".") for h in handlers]
+    # Only what the handlers loaded: the probe's first-party batch imports every module, reached or not.
+    return index.first_party_closure([*start, *(name for h in handlers for name in h.get("loaded", []))])
 
 
 def _importers(index: BundleIndex) -> dict[str, list[tuple[str, int, bool]]]:
@@ -176,13 +221,23 @@ def _importers(index: BundleIndex) -> dict[str, list[tuple[str, int, bool]]]:
 
 def first_party_findings(report: dict[str, Any] | None, ctx: Context) -> list[Finding]:
     findings: list[tuple[bool, Finding]] = []
+    reached = None if ctx.strict else reached_first_party(report, ctx.index)
     for name, record in sorted((report or {}).get("modules", {}).items()):
         info = ctx.index.resolve(name)
         if record.get("ok") or info is None or not info.first_party:
             continue
         path = _relative(info, ctx).strip("`")
+        aws = aws_at_import_finding(record, ctx, "DV220", f"`{name}`")
+        if aws is not None:
+            findings.append((True, aws))
+            continue
         own = [int(f[1]) for f in record.get("frames", []) if shown_path(str(f[0]), ctx) == path]
         line = own[-1] if own else 1
+        if reached is not None and name not in reached:
+            text = (f"`{name}` fails to import but no handler reaches it: {error_text(record, ctx)}; not a failure "
+                    "(a module a handler imports would be); delete it if nothing uses it")
+            findings.append((True, Finding("DV220", path, line, text, Severity.WARNING)))
+            continue
         message = registry.message("DV220", module=name, error=error_text(record, ctx),
                                    fix=fix_for(record, ctx, say_where=False))
         innermost = _frame_in(record.get("frames", []), ctx)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployverify.core import registry
-from deployverify.core.results import Finding
+from deployverify.core.errors import HandlerError
+from deployverify.core.handler import parse_handler
+from deployverify.core.results import Finding, Severity
 from deployverify.gate.probe.imports import BundleIndex, ImportRef, ModuleInfo
 from deployverify.gate.probe.interpreter_tests import runs_on
 from deployverify.gate.probe.stdlib import addition, removal, stdlib_names
@@ -141,11 +143,23 @@ def fix_for(item: MissingImport, index: BundleIndex, python: tuple[int, int], so
     return f"{item.reason}; {suggestion}" if item.reason else suggestion
 
 
+def handler_modules(handlers: Iterable[str]) -> list[str]:
+    """The modules the handler strings name (a malformed one is DV210's to report, not a module here)."""
+    names = []
+    for raw in handlers:
+        try:
+            names.append(parse_handler(raw).import_name)
+        except HandlerError:
+            continue
+    return names
+
+
 def closure_findings(index: BundleIndex, python: tuple[int, int], preinstalled: Iterable[str],
                      source_roots: tuple[Path, ...] = (), architecture: str = "x86_64",
-                     display_base: Path | None = None) -> list[Finding]:
+                     display_base: Path | None = None, reached: set[str] | None = None) -> list[Finding]:
     """One DV222 finding per unresolved import; `display_base` is where source paths in suggestions are shown
-    relative to (the target file's folder)."""
+    relative to (the target file's folder). With `reached` (the first-party modules the handlers reach), an import in
+    a module outside it is a warning: like unreached third-party code, it fails only if something runs it."""
     findings = []
     for item in unresolved_imports(index, python, preinstalled):
         where = _where(index, item)
@@ -153,5 +167,9 @@ def closure_findings(index: BundleIndex, python: tuple[int, int], preinstalled: 
                                    fix=fix_for(item, index, python, source_roots, architecture, display_base))
         path = item.ref.path.relative_to(index.root).as_posix() if item.ref.path.is_relative_to(index.root) \
             else str(item.ref.path)
+        if reached is not None and item.importer.name not in reached:
+            message += f"; no handler reaches `{item.importer.name}`, so this is not a failure"
+            findings.append(Finding("DV222", path, item.ref.line, message, Severity.WARNING))
+            continue
         findings.append(Finding(rule="DV222", path=path, line=item.ref.line, message=message))
     return findings

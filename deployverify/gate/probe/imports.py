@@ -174,6 +174,23 @@ class BundleIndex:
             for ref in self.imports_of(module):
                 yield module, ref
 
+    def first_party_closure(self, start: Iterable[str]) -> set[str]:
+        """The first-party modules `start` (e.g. the handlers' modules) imports, transitively, with themselves and
+        their parent packages (importing `a.b` runs `a/__init__.py`). Third-party modules are not walked."""
+        queue = list(start)
+        reached: set[str] = set()
+        while queue:
+            name = queue.pop()
+            info = self.modules.get(name)
+            if name in reached or info is None or not info.first_party:
+                continue
+            reached.add(name)
+            parts = name.split(".")
+            queue.extend(".".join(parts[:depth]) for depth in range(1, len(parts)))
+            if info.path.suffix == ".py":
+                queue.extend(c for ref in self.imports_of(info) if not ref.type_checking for c in ref.candidates())
+        return reached
+
     def reached_from_first_party(self) -> set[str]:
         """Module names any first-party code may import (statically), with their parent packages.
 

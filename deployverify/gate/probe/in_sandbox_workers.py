@@ -20,6 +20,11 @@ from typing import Any
 _MESSAGE_LIMIT = 600
 _FRAME_LIMIT = 30
 _PROBE_FOLDER = os.path.dirname(os.path.abspath(__file__))  # frames in the probe's files are not the user's
+# botocore's errors for a call that could not reach AWS or sign its request. The gate's probe has no network, so a
+# module that calls AWS while it is imported raises one of these where Lambda would have made the call.
+_AWS_UNREACHABLE = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError",
+                              "ReadTimeoutError", "ProxyConnectionError", "NoCredentialsError", "NoRegionError",
+                              "CredentialRetrievalError"})
 
 
 def _frames(tb: Any, roots: list[str]) -> list[list[Any]]:
@@ -37,6 +42,19 @@ def _syntax_frame(exc: BaseException) -> list[list[Any]]:
     if isinstance(exc, SyntaxError) and exc.filename:
         return [[exc.filename, exc.lineno or 0, "<module>", (exc.text or "").strip()[:200]]]
     return []
+
+
+def _aws_unreachable(exc: BaseException) -> BaseException | None:
+    """The botocore error in an exception's chain that says AWS was not reached, if there is one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for klass in type(current).__mro__:
+            if klass.__module__.startswith("botocore") and klass.__name__ in _AWS_UNREACHABLE:
+                return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def describe(exc: BaseException, roots: list[str]) -> dict[str, Any]:
@@ -59,6 +77,11 @@ def describe(exc: BaseException, roots: list[str]) -> dict[str, Any]:
     if cause is not exc:
         data["cause_type"] = type(cause).__name__
         data["cause_message"] = text(cause)
+    unreachable = _aws_unreachable(exc)
+    if unreachable is not None:
+        data["needs_aws"] = f"{type(unreachable).__name__}: {text(unreachable)}"
+        if unreachable is not cause:
+            data["frames"] = _frames(unreachable.__traceback__, roots) or frames
     return data
 
 

@@ -13,13 +13,14 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from deployverify.core.handler import is_wrapper_script
 from deployverify.core.progress import say
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.sandbox import Spec, scratch_dir
@@ -38,6 +39,16 @@ PROBE_MEMORY_MB = 4096
 _SKIP_PARTS = frozenset({"tests", "test", "_tests", "__main__", "conftest"})
 # Environment the container runtime adds that Lambda does not have; the probe removes them before user code runs.
 _NOT_IN_LAMBDA = ("HOME", "HOSTNAME")
+# Lambda always gives the function its execution role's credentials. Offline, the probe gives obviously fake ones
+# (never the host's): code that builds a client at import works as in Lambda, and a call it makes fails at the
+# network, which the probe reports as "needs AWS at import" with the call site. One attempt: botocore would
+# otherwise retry an unreachable endpoint with backoff, for seconds per module.
+OFFLINE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "ASIADEPLOYVERIFYFAKE",
+    "AWS_SECRET_ACCESS_KEY": "deployverify-placeholder-not-a-secret",
+    "AWS_SESSION_TOKEN": "deployverify-placeholder-session-token",
+    "AWS_MAX_ATTEMPTS": "1",
+}
 
 
 @dataclass
@@ -138,19 +149,23 @@ def _sandbox_identity(selection: Selection) -> str:
 
 
 def probe_spec(target: Target, bundle: Path, layers: tuple[Path, ...], tools: Path, modules_file: str,
-               workers: int, module_timeout_s: float = MODULE_TIMEOUT_S) -> Spec:
+               workers: int, module_timeout_s: float = MODULE_TIMEOUT_S,
+               aws_env: Mapping[str, str] | None = None) -> Spec:
+    """aws_env: credentials (and region) for a probe the target lets reach AWS; None keeps it offline."""
     first = target.functions[0]
     front, back, site_dirs = path_config(target.runtime)
     env = lambda_environment(target.runtime, first.handler, function_name=first.function_name or first.name,
                              memory_mb=first.memory_mb, region=target.region, user_env=first.environment)
-    env = {**env, "LAMBDA_TASK_ROOT": "{task}", "LAMBDA_RUNTIME_DIR": "{runtime}", "PYTHONPATH": "{runtime}"}
+    env = {**env, **(OFFLINE_AWS_ENV if aws_env is None else aws_env),
+           "LAMBDA_TASK_ROOT": "{task}", "LAMBDA_RUNTIME_DIR": "{runtime}", "PYTHONPATH": "{runtime}"}
     config = {
         "task_root": "{task}",
         "path_front": front,
         "path_back": back,
         "site_dirs": site_dirs,
         "unset_env": list(_NOT_IN_LAMBDA),
-        "handlers": [f.handler for f in target.functions],
+        # A script run through an exec wrapper is not imported by Lambda, so the probe does not import it either.
+        "handlers": [f.handler for f in target.functions if not is_wrapper_script(f.handler, f.environment)],
         "modules_file": "{tools}/" + modules_file,
         "workers": workers,
         "handler_timeout_s": HANDLER_TIMEOUT_S,
@@ -159,7 +174,8 @@ def probe_spec(target: Target, bundle: Path, layers: tuple[Path, ...], tools: Pa
     # -I: no user site, no PYTHON* variables; -S: no site-packages of the interpreter (the probe lays out sys.path
     # as Lambda does); -B: the bundle is read-only, as in Lambda, so no .pyc is written.
     argv = ("{python}", "-I", "-S", "-B", "{tools}/probe.py", json.dumps(config))
-    return Spec(argv=argv, bundle=bundle, layers=layers, tools=tools, env=env, network="none",
+    return Spec(argv=argv, bundle=bundle, layers=layers, tools=tools, env=env,
+                network="none" if aws_env is None else "host",
                 memory_mb=PROBE_MEMORY_MB, name="deployverify-probe")
 
 
@@ -169,7 +185,7 @@ def default_workers() -> int:
 
 def run_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection: Selection, *,
               workers: int | None = None, timeout_s: float = PROBE_TIMEOUT_S,
-              module_timeout_s: float = MODULE_TIMEOUT_S) -> ProbeOutcome:
+              module_timeout_s: float = MODULE_TIMEOUT_S, aws_env: Mapping[str, str] | None = None) -> ProbeOutcome:
     index = BundleIndex.from_bundle(bundle, layers)
     modules, skipped = modules_to_probe(index)
     outcome = ProbeOutcome(isolation=selection.kind, described=selection.sandbox.describe(), reason=selection.reason,
@@ -184,7 +200,7 @@ def run_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection:
         for item in tools.iterdir():
             os.chmod(item, 0o644)
         spec = probe_spec(target, bundle, layers, tools, "modules.json", workers or default_workers(),
-                          module_timeout_s)
+                          module_timeout_s, aws_env)
         done = selection.sandbox.run(spec, timeout_s)
     finally:
         shutil.rmtree(tools, ignore_errors=True)
@@ -204,10 +220,16 @@ def run_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection:
 
 
 def cached_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection: Selection,
-                 cache_dir: Path) -> ProbeOutcome:
-    """run_probe once per (bundle state, layers, probe, runtime, handlers, sandbox); concurrent callers share it."""
+                 cache_dir: Path, aws_env: Mapping[str, str] | None = None) -> ProbeOutcome:
+    """run_probe once per (bundle state, layers, probe, runtime, handlers, sandbox); concurrent callers share it.
+
+    A probe that reaches AWS (aws_env) is never remembered: what it called may answer differently next time."""
+    if aws_env is not None:
+        say(f"importing every module of the bundle in {selection.summary()}, with access to AWS")
+        return run_probe(target, bundle, layers, selection, aws_env=aws_env)
     probe_code = b"".join(path.read_bytes() for path in (PROBE_SOURCE, *PROBE_SIBLINGS))
     key_parts = [fingerprint((bundle, *layers)), hashlib.sha256(probe_code).hexdigest(),
+                 json.dumps(OFFLINE_AWS_ENV, sort_keys=True),
                  target.runtime, json.dumps([f.handler for f in target.functions]),
                  json.dumps([f.environment for f in target.functions], sort_keys=True), _sandbox_identity(selection)]
     key = hashlib.sha256("\n".join(key_parts).encode()).hexdigest()[:32]

@@ -1,15 +1,46 @@
 """Choose where code runs: the Lambda image in Docker, else bubblewrap, else a plain host process.
 
 The choice and the reason travel together, so a report can say which isolation was used and why (DV230).
+
+Every sandbox runs the host's CPU, or the image's: an arm64 function on an x86_64 host can be probed only by an arm64
+image the engine can run (emulation). Where none can, no sandbox is chosen (ArchitectureUnavailable): importing
+aarch64 extensions in an x86_64 interpreter would report failures Lambda never has. The static checks still run.
 """
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass, field
 
 from deployverify.gate.probe import bubblewrap, docker_sandbox, plain
 from deployverify.gate.probe.sandbox import Sandbox, SandboxUnavailable
+from deployverify.lambda_image.docker import image_architecture
 from deployverify.target.model import Target
+
+# Lambda architecture -> what `platform.machine()` and Docker call it.
+_HOST_NAMES = {"x86_64": ("x86_64", "amd64"), "arm64": ("aarch64", "arm64")}
+# What an architecture the host cannot run still gets: the checks that read files, not run them.
+STATIC_CHECKS = ("DV201", "DV202", "DV203", "DV204", "DV205", "DV222", "DV3xx")
+PROBE_CHECKS = ("DV211", "DV212", "DV220", "DV221")
+
+
+class ArchitectureUnavailable(SandboxUnavailable):
+    """No sandbox here runs the function's architecture: the probe cannot run, the static checks can."""
+
+    def __init__(self, architecture: str, host: str, detail: str) -> None:
+        super().__init__(detail)
+        self.architecture = architecture
+        self.host = host
+
+    def plainly(self) -> str:
+        return (f"this {self.host} host cannot run the {self.architecture} image ({self.detail}): "
+                f"{', '.join(STATIC_CHECKS)} ran statically on the bundle's files; {', '.join(PROBE_CHECKS)} "
+                f"could not run (they import the code)")
+
+
+def host_architecture() -> str:
+    machine = platform.machine().lower()
+    return next((arch for arch, names in _HOST_NAMES.items() if machine in names), machine)
 
 
 @dataclass(frozen=True)
@@ -33,11 +64,19 @@ def select_sandbox(target: Target, *, require_image: bool = False, image: str | 
     """The best sandbox that can run here. With `require_image`, only the image will do (SandboxUnavailable else)."""
     wanted = image or target.container_image
     version = target.python_version
+    host = host_architecture()
     try:
         sandbox: Sandbox = docker_sandbox.connect(wanted, version, pull=pull)
-        return Selection(sandbox, f"image `{wanted}` is available", False, wanted)
     except SandboxUnavailable as exc:
         docker_reason = exc.detail
+    else:
+        image_arch = image_architecture(wanted)
+        if image_arch is None or image_arch in _HOST_NAMES.get(target.architecture, ()):
+            return Selection(sandbox, f"image `{wanted}` is available", False, wanted)
+        docker_reason = f"image `{wanted}` is {image_arch}, not {target.architecture}"
+    if host != target.architecture:
+        # bubblewrap and a plain process run the host's interpreter: no fallback can run this architecture.
+        raise ArchitectureUnavailable(target.architecture, host, docker_reason)
     if require_image:
         raise SandboxUnavailable(f"{docker_reason}; --require-image forbids falling back to a sandbox")
     passed_over = [f"docker: {docker_reason}"]
