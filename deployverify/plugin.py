@@ -264,6 +264,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     global _collector
     _collector = session.config.stash.get(COLLECTOR_KEY, None)
     _finished_here.clear()  # `deployverify demo` runs several sessions in one process: each sees only its own
+    _built.clear()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -331,10 +332,16 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
     from deployverify.core.errors import BuildError, BundleError
     from deployverify.gate.build.build import ensure_built
 
-    try:
-        return ensure_built(target, dv_run.cache_dir, application=dv_run.target)
-    except (BuildError, BundleError) as exc:
-        return exc
+    # Functions with the same bundle get the same outcome, built (or its failure met) once per process.
+    if target.bundle not in _built:
+        try:
+            _built[target.bundle] = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
+        except (BuildError, BundleError) as exc:
+            _built[target.bundle] = exc
+    return _built[target.bundle]
+
+
+_built: dict[Any, Any] = {}
 
 
 @pytest.fixture(scope="session")

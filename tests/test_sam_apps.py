@@ -1,9 +1,11 @@
 """The SAM application corpus (fixtures/sam-apps/<app>/), run as a user would: `deployverify init` in the app's
 folder, then the written target is read back (and, where expected.yaml asks, `deployverify gate` runs on it).
 
-Each app's expected.yaml is its verdict: the active functions with their settings, the functions written only as
-comments (other code), those not applicable (images), the layers, the DLQ, lines the file must contain; or, for a
-broken template, exit 2 and the phrases of the one error line (file:line and resource).
+Each app's expected.yaml is its verdict: the functions with their settings and whose build output each runs
+(`built_from`, default its own), the functions written only as comments (another runtime), those not applicable
+(images), each function's layers, the DLQ, lines the file must contain; or, for a broken template, exit 2 and the
+phrases of the one error line (file:line and resource). A `gate:` section runs the gate (after init, or on the
+template alone with `without_init`) and names each result `Function:DVnnn`.
 """
 
 from __future__ import annotations
@@ -70,19 +72,22 @@ def test_init_writes_the_expected_target(app_folder: Path) -> None:
     target = load_target(app_folder / "deployverify.yaml", env={})
     assert (target.name, target.runtime, target.architecture) == (verdict["name"], verdict["runtime"],
                                                                   verdict["architecture"])
-    assert target.bundle.sam is not None
-    assert target.bundle.sam.function == verdict["name"]
     written = [{"name": f.name, "handler": f.handler, "function_name": f.function_name, "timeout_s": f.timeout_s,
                 "memory_mb": f.memory_mb, **({"reserved_concurrency": f.reserved_concurrency}
                                              if f.reserved_concurrency is not None else {}),
                 **({"environment": f.environment} if f.environment else {})} for f in target.functions]
     assert written == verdict["functions"]
+    # Each function's code is its own `sam build` output, or that of the function it really shares code with.
+    built_from = {f.name: target.bundle_of(f).sam.function for f in target.functions  # type: ignore[union-attr]
+                  if target.bundle_of(f).sam is not None}
+    assert built_from == verdict.get("built_from", {f.name: f.name for f in target.functions})
     for name in verdict.get("commented", []):
         assert f"# - name: {name}" in text
     for name in verdict.get("not_applicable", []):
         assert f"# Not applicable: {name} " in text
-    layers = [p.relative_to(app_folder).as_posix() for p in target.bundle.layers]
-    assert layers == verdict.get("layers", [])
+    layers = {f.name: [p.relative_to(app_folder).as_posix() for p in target.bundle_of(f).layers]
+              for f in target.functions if target.bundle_of(f).layers}
+    assert layers == verdict.get("layers", {})
     assert target.dlq == verdict.get("dlq")
     for phrase in verdict.get("text", []):
         assert phrase in text
@@ -99,14 +104,20 @@ def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
     image = ["--image", TEST_IMAGE] if verdict.get("image") else []
     if image:
         require_docker()
-    assert deployverify(app_folder, "init", *verdict.get("init_args", [])).returncode == 0
+    if not verdict.get("without_init"):
+        assert deployverify(app_folder, "init", *verdict.get("init_args", [])).returncode == 0
     done = deployverify(app_folder, "gate", "-k", verdict["keyword"], "--report-dir", str(app_folder / "out"),
                         *image, timeout=600)
     report = json.loads((app_folder / "out" / "report.json").read_text(encoding="utf-8"))
-    statuses = {check["id"]: check["status"] for check in report["checks"]}
+    # Results about one function are keyed `Function:DVnnn`, results about the whole run plain `DVnnn`.
+    statuses = {(f"{check['function']}:" if "function" in check else "") + check["id"]: check["status"]
+                for check in report["checks"]}
     assert statuses == verdict["checks"], done.stdout + done.stderr
+    for phrase in verdict.get("stdout", []):
+        assert phrase in done.stdout, done.stdout
     evidence = "\n".join(line for check in report["checks"] for line in check["evidence"])
     for phrase in verdict.get("evidence", []):
         assert phrase in evidence
     if "message" in verdict:
         assert verdict["message"] in " ".join(check["message"] for check in report["checks"])
+    assert done.returncode == verdict.get("exit", done.returncode), done.stdout + done.stderr
