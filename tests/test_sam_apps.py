@@ -53,7 +53,8 @@ ALL_APPS = sorted(p.name for p in APPS.iterdir() if (p / "expected.yaml").exists
 
 def test_the_corpus_has_every_case_this_reader_covers() -> None:
     assert {"globals-sub-env", "image-function", "layer-resource", "yaml-syntax-error", "unknown-intrinsic",
-            "guarded-import", "long-form-intrinsics"} <= set(ALL_APPS)
+            "guarded-import", "long-form-intrinsics", "same-handler-three-codeuris", "local-layer-shared-code"} \
+        <= set(ALL_APPS)
 
 
 @pytest.mark.parametrize("app_folder", ALL_APPS, indirect=True)
@@ -121,3 +122,18 @@ def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
     if "message" in verdict:
         assert verdict["message"] in " ".join(check["message"] for check in report["checks"])
     assert done.returncode == verdict.get("exit", done.returncode), done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV222:fail", "DV222:pass")
+@pytest.mark.parametrize("app_folder", ["same-handler-three-codeuris"], indirect=True)
+def test_gate_runs_on_the_template_alone(app_folder: Path) -> None:
+    """No deployverify.yaml: the gate reads template.yaml and checks every function in its own code."""
+    require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
+    done = deployverify(app_folder, "gate", "-k", "DV222", "--report-dir", str(app_folder / "out"), timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no deployverify.yaml: checking every function of template.yaml" in done.stdout
+    report = json.loads((app_folder / "out" / "report.json").read_text(encoding="utf-8"))
+    assert {(c["function"], c["status"]) for c in report["checks"]} == {
+        ("OrdersFunction", "pass"), ("PaymentsFunction", "pass"), ("ShippingFunction", "fail")}
+    assert not (app_folder / "deployverify.yaml").exists()
