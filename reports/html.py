@@ -31,12 +31,12 @@ def band_groups(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     function never hides among another's."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for check in checks:
-        key = (check.get("function", ""), check["id"][2:3])
-        groups.setdefault(key, []).append({**check, "trips": trips(check["evidence"])})
+        about = (check.get("function", ""), check["id"][2:3])
+        groups.setdefault(about, []).append({**check, "trips": trips(check["evidence"])})
     ordered = []
-    for (function, key), members in groups.items():
+    for (function, band), members in groups.items():
         members.sort(key=lambda c: (STATUS_ORDER.get(c["status"], 0), c["id"]))
-        ordered.append({"key": key, "function": function, "name": _band(members[0]["id"]), "checks": members,
+        ordered.append({"key": band, "function": function, "name": _band(members[0]["id"]), "checks": members,
                         "worst": members[0]["status"],
                         "counts": {s: sum(1 for c in members if c["status"] == s) for s in STATUS_ORDER}})
     ordered.sort(key=lambda g: (STATUS_ORDER.get(g["worst"], 0), g["function"], g["key"]))

@@ -108,8 +108,8 @@ def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction,
         else:
             remote.append(layer_ref.describe())
     if local:
-        lines += ["      # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).", "      layers:",
-                  *local]
+        lines += ["      # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).",
+                  "      layers:", *local]
     for arn in remote:
         lines.append(f"      # Not checked yet: layer {arn} is not in this template; the gate cannot fetch a remote "
                      "layer yet, so modules it provides are reported missing. Download it into a folder and list "
