@@ -68,6 +68,7 @@ def test_init_writes_the_expected_target(app_folder: Path) -> None:
         for phrase in verdict["stderr"]:
             assert phrase in line
         assert not (app_folder / "deployverify.yaml").exists()
+    assert done.stderr.count("building the bundle") == 1, done.stderr  # one `sam build` for the three functions
         return
     text = (app_folder / "deployverify.yaml").read_text(encoding="utf-8")
     target = load_target(app_folder / "deployverify.yaml", env={})
@@ -116,6 +117,9 @@ def test_gate_runs_on_what_init_wrote(app_folder: Path) -> None:
     assert statuses == verdict["checks"], done.stdout + done.stderr
     for phrase in verdict.get("stdout", []):
         assert phrase in done.stdout, done.stdout
+    # Shared work is done once: one `sam build` per template, one probe per distinct bundle.
+    for phrase, times in verdict.get("said", {}).items():
+        assert (done.stdout + done.stderr).count(phrase) == times, done.stderr
     evidence = "\n".join(line for check in report["checks"] for line in check["evidence"])
     for phrase in verdict.get("evidence", []):
         assert phrase in evidence
@@ -137,3 +141,4 @@ def test_gate_runs_on_the_template_alone(app_folder: Path) -> None:
     assert {(c["function"], c["status"]) for c in report["checks"]} == {
         ("OrdersFunction", "pass"), ("PaymentsFunction", "pass"), ("ShippingFunction", "fail")}
     assert not (app_folder / "deployverify.yaml").exists()
+    assert done.stderr.count("building the bundle") == 1, done.stderr  # one `sam build` for the three functions
