@@ -262,7 +262,7 @@ def test_without_a_top_level_bundle_the_first_functions_stands_in(tmp_path: Path
 
 
 @pytest.mark.parametrize(("edit", "where", "words"), [
-    (("source: src/common\n  output: build/common\n", "source: src/common\n  output: build/common\n",),
+    (("bundle:\n  source: src/common\n  output: build/common\n", ""),
      "deployverify.yaml:12 functions[2].bundle", "has no bundle and there is no top-level bundle"),
     (("layers/settings]", "'arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7']"),
      "deployverify.yaml:11 functions[0].bundle.layers[1]", "is a remote layer"),
@@ -271,8 +271,6 @@ def test_without_a_top_level_bundle_the_first_functions_stands_in(tmp_path: Path
 ], ids=["no bundle anywhere", "remote layer", "per-function schema"])
 def test_application_errors_name_the_function(tmp_path: Path, edit: tuple[str, str], where: str, words: str) -> None:
     text = APPLICATION.replace(*edit, 1)
-    if "has no bundle" in words:
-        text = text[:text.index("bundle:")] + text[text.index("functions:"):]
     (tmp_path / "src" / "common").mkdir(parents=True)
     (tmp_path / "template.yaml").write_text("Resources: {}\n")
     with pytest.raises(TargetError) as raised:
