@@ -231,7 +231,8 @@ def test_each_function_has_its_own_code_and_layers(tmp_path: Path) -> None:
     (tmp_path / "template.yaml").write_text("Resources: {}\n")
     target = load_target(write(tmp_path, APPLICATION), env={})
     orders, payments, common = target.functions
-    assert orders.bundle is not None and orders.bundle.sam is not None
+    assert orders.bundle is not None
+    assert orders.bundle.sam is not None
     assert orders.bundle.sam.function == "Orders"
     assert orders.bundle.output == (tmp_path / ".aws-sam" / "build" / "Orders").resolve()
     assert orders.bundle.layers == (tmp_path / ".aws-sam/build/Shared", tmp_path / "layers/settings")
