@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from deployverify.gate.build.cached import BuiltBundle
+from deployverify.gate.build.inventory import Inventory, ZipEstimate, estimate_zipped, take_inventory
 from deployverify.gate.native import native
 from deployverify.gate.native.platform import platform_for
 from deployverify.gate.probe import SandboxUnavailable, Selection, select_sandbox
@@ -79,6 +80,19 @@ def bundle_index(built_bundle: BuiltBundle) -> BundleIndex:
 
 
 @pytest.fixture(scope="session")
+def bundle_inventory(built_bundle: BuiltBundle) -> Inventory:
+    """Every file of the bundle and its layers with its size (DV103), taken once per bundle and layers."""
+    return _once(("inventory", built_bundle.path, built_bundle.layers),
+                 lambda: take_inventory(built_bundle.path, built_bundle.layers))
+
+
+@pytest.fixture(scope="session")
+def zipped_estimate(bundle_inventory: Inventory, built_bundle: BuiltBundle) -> ZipEstimate:
+    """The function's own zip size, estimated (by deflating samples when it could exceed 50 MB) once per bundle."""
+    return _once(("zipped", built_bundle.path, built_bundle.layers), lambda: estimate_zipped(bundle_inventory))
+
+
+@pytest.fixture(scope="session")
 def native_report(target: Target, built_bundle: BuiltBundle) -> native.NativeReport:
     """Every .so/.pyd header and WHEEL tag in the bundle and layers, judged against the runtime (DV201-DV205)."""
     platform = platform_for(target.runtime, target.architecture)
@@ -106,7 +120,9 @@ def probe_report(code_target: Target, built_bundle: BuiltBundle, sandbox: Select
     per bundle state even under xdist."""
     if isinstance(sandbox, SandboxUnavailable):
         return sandbox
-    return cached_probe(code_target, built_bundle.path, built_bundle.layers, sandbox, dv_run.cache_dir)
+    handlers = tuple(f.handler for f in code_target.functions)
+    return _once(("probe", built_bundle.path, built_bundle.layers, handlers, id(sandbox)),
+                 lambda: cached_probe(code_target, built_bundle.path, built_bundle.layers, sandbox, dv_run.cache_dir))
 
 
 @pytest.fixture(scope="session")
