@@ -332,13 +332,19 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
     from deployverify.core.errors import BuildError, BundleError
     from deployverify.gate.build.build import ensure_built
 
-    # Functions with the same bundle get the same outcome, built (or its failure met) once per process.
-    if target.bundle not in _built:
+    # Functions with the same bundle get the same outcome, built once per process; one `sam build` builds every
+    # function of its template, so its failure is every such function's and is not run again for each.
+    bundle = target.bundle
+    failed_build = _built.get(bundle.sam.template) if bundle.sam else None
+    if failed_build is not None:
+        return failed_build
+    if bundle not in _built:
         try:
-            _built[target.bundle] = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
+            _built[bundle] = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
         except (BuildError, BundleError) as exc:
-            _built[target.bundle] = exc
-    return _built[target.bundle]
+            _built[bundle.sam.template if bundle.sam else bundle] = exc
+            return exc
+    return _built[bundle]
 
 
 _built: dict[Any, Any] = {}

@@ -142,3 +142,21 @@ def test_gate_runs_on_the_template_alone(app_folder: Path) -> None:
     assert not (app_folder / "deployverify.yaml").exists()
     assert done.stderr.count("building the bundle") == 1, done.stderr  # one `sam build` for the three functions
     assert done.stderr.count("building the bundle") == 1, done.stderr  # one `sam build` for the three functions
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:fail")
+@pytest.mark.parametrize("app_folder", ["same-handler-three-codeuris"], indirect=True)
+def test_a_failing_template_build_runs_once_and_fails_every_function(app_folder: Path) -> None:
+    """One `sam build` builds every function of the template: when it fails, it is not run again per function."""
+    require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
+    (app_folder / "functions" / "payments" / "Makefile").write_text("build-PaymentsFunction:\n\tfalse\n")
+    done = deployverify(app_folder, "gate", "-k", "DV101 or DV102", "--report-dir", str(app_folder / "out"),
+                        timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("building the bundle") == 1, done.stderr
+    report = json.loads((app_folder / "out" / "report.json").read_text(encoding="utf-8"))
+    statuses = {(c["function"], c["id"]): c["status"] for c in report["checks"]}
+    assert statuses == {(f, check): "fail" if check == "DV101" else "skip"
+                        for f in ("OrdersFunction", "PaymentsFunction", "ShippingFunction")
+                        for check in ("DV101", "DV102")}

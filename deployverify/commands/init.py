@@ -23,8 +23,8 @@ from deployverify.sam.model import QueueRef, SamApplication, SamFunction
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--template", default="template.yaml", help="SAM template (default ./template.yaml)")
     parser.add_argument("-o", "--output", default="deployverify.yaml", help="file to write")
-    parser.add_argument("--function", help="the function whose code the bundle is (default: the template's first "
-                                           "zip Python function)")
+    parser.add_argument("--function", help="write only this function (default: every zip Python function; the first "
+                                           "one's runtime and architecture are the target's)")
     parser.add_argument("--parameter-overrides", nargs="+", default=[], metavar="KEY=VALUE",
                         help="template parameters, as for `sam deploy` (default: each parameter's Default)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
