@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 from deployverify.reports.html import render_html
 from deployverify.reports.junit import render_junit
+from deployverify.reports.markdown import render_markdown
 from deployverify.reports.terminal import summary_lines
 
 from deployverify.core.report_merge import merge_runs
@@ -77,3 +78,9 @@ def test_merge_keeps_one_result_per_check_and_function() -> None:
     merged = merge_runs([("a", shard_a), ("b", shard_b)])
     assert sorted((r.id, r.function or "", r.status.value) for r in merged.checks) == sorted(
         (r.id, r.function or "", r.status.value) for r in run.checks)
+
+
+def test_markdown_rows_name_the_function() -> None:
+    table = render_markdown(application_run())
+    assert "| `DV222` `Shipping` | ❌ fail |" in table
+    assert "| `DV001` | ✅ pass |" in table
