@@ -46,8 +46,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(FUNCTION_PARAM, names, ids=names, indirect=True, scope="session")
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _shared.clear()  # `deployverify demo` runs several sessions in one process
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_shared_work() -> None:
+    _shared.clear()  # `deployverify demo` runs several sessions in one process: each computes its own
 
 
 @pytest.fixture(scope="session")
