@@ -15,10 +15,11 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from deployverify.core.errors import BuildError, BundleError
+from deployverify.core.errors import BuildError, BundleError, DeployVerifyError
 from deployverify.core.redact import redact
 from deployverify.gate.build.builtin import build_with_lambda_builders
 from deployverify.gate.build.cached import BUILD_TIMEOUT_S, BuiltBundle, cached_build
+from deployverify.sam.application import load_application
 from deployverify.target.model import Target
 
 
@@ -39,10 +40,23 @@ def build_command(target: Target, application: Target | None = None) -> list[str
         # the command runs from (sam's default, .aws-sam/build, is relative to the working folder).
         command = ["sam", "build", "--template-file", str(bundle.sam.template), "--build-dir",
                    str(bundle.output.parent)]
-        if len(_sam_functions(application or target, bundle.sam.template) | {bundle.sam.function}) > 1:
-            return command
+        building = _sam_functions(application or target, bundle.sam.template) | {bundle.sam.function}
+        if len(building) > 1:
+            return [*command, *(arg for other in _not_built(bundle.sam.template, building) for arg in ("-x", other))]
         return [*command, bundle.sam.function]
     return None
+
+
+def _not_built(template: Path, building: set[str]) -> list[str]:
+    """The template's functions the target does not check (image functions, other languages, functions left out):
+    excluded from the whole-template build, which would otherwise need Docker, npm or whatever they are built with.
+    An unreadable template excludes nothing: `sam build` then reports what is wrong with it."""
+    try:
+        app = load_application(template)
+    except DeployVerifyError:
+        return []
+    others = [f.logical_id for f in app.functions if f.logical_id not in building]
+    return sorted(others + [n.logical_id for n in app.not_applicable])
 
 
 # What to install when a build program is missing, so the error says more than "not found".
