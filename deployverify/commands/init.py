@@ -158,6 +158,11 @@ def _chosen(app: SamApplication, function: str | None) -> SamFunction:
                                 where=str(app.template)) from None
 
 
+def _application_name(app: SamApplication, chosen: SamFunction, function: str | None) -> str:
+    """The application's folder names a whole-application target; a one-function target is named after it."""
+    return chosen.logical_id if function else (app.template.resolve().parent.name or chosen.logical_id)
+
+
 def starter(app: SamApplication, base: Path, function: str | None = None) -> str:
     """The target file's text for `app`: every function in its own code, or only `function` when given."""
     chosen = _chosen(app, function)
@@ -170,7 +175,8 @@ def starter(app: SamApplication, base: Path, function: str | None = None) -> str
              f"function(s): {names}); edit freely.",
              "# ${VAR} and ${VAR:-default} are expanded from the environment, so one file serves dev and prod.",
              "# Each function is checked in its own code: SAM builds it into .aws-sam/build/<LogicalId>.",
-             f"name: {chosen.logical_id}", f"runtime: {chosen.runtime}", f"architecture: {chosen.architecture}", "",
+             f"name: {_scalar(_application_name(app, chosen, function))}", f"runtime: {chosen.runtime}",
+             f"architecture: {chosen.architecture}", "",
              "functions:"]
     built_from: dict[tuple[object, ...], SamFunction] = {}
     for fn in checked:
