@@ -11,7 +11,7 @@ from deployverify.core.errors import BuildError
 from deployverify.core.handler import is_wrapper_script, parse_handler
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.gate.build.cached import BuiltBundle
-from deployverify.gate.build.inventory import estimate_zipped, human, size_failure, take_inventory, zipped_warning
+from deployverify.gate.build.inventory import Inventory, ZipEstimate, human, size_failure, zipped_warning
 from deployverify.run_context import RunContext
 from deployverify.target import Target
 
@@ -53,15 +53,15 @@ def test_handler_file_in_bundle(target: Target, built_bundle: BuiltBundle) -> No
 
 
 @check("DV103")
-def test_bundle_size(built_bundle: BuiltBundle) -> None:
+def test_bundle_size(bundle_inventory: Inventory, zipped_estimate: ZipEstimate) -> None:
     """The bundle and its layers are at most 262,144,000 bytes unzipped (apparent sizes, as Lambda counts them); the
     failure quotes the biggest contributors by distribution. A zip over 50 MB (too big to upload directly) warns."""
-    inventory = take_inventory(built_bundle.path, built_bundle.layers)
+    inventory = bundle_inventory
     dv.evidence(inventory.summary())
     failure = size_failure(inventory)
     if failure:
         dv.fail(failure)
-    zipped = estimate_zipped(inventory)
+    zipped = zipped_estimate
     dv.evidence(f"zipped: about {human(zipped.size)} ({zipped.method}, {zipped.seconds * 1000:.0f} ms)")
     dv.expect_no_findings([w for w in (zipped_warning(zipped),) if w])
 

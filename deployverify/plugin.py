@@ -30,6 +30,7 @@ _PHASES = pytest.StashKey[list[tuple[str, str, Any]]]()
 _RECORDING = pytest.StashKey[tuple[dv.Recorder, Any, float]]()
 _STARTED = pytest.StashKey[float]()
 RESULT_PROPERTY = "deployverify_result"
+FUNCTION_PARAM = "dv_function"  # the gate suite's parameter naming the function a check item is about
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -165,7 +166,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     item.stash[_PHASES].append((call.when, report.outcome, call.excinfo))
     if call.when == "teardown":
         recorder, _, started = item.stash[_RECORDING]
-        result = build_result(check_id, item.stash[_PHASES], recorder, time.perf_counter() - started)
+        result = build_result(check_id, item.stash[_PHASES], recorder, time.perf_counter() - started,
+                              function=checked_function(item))
         report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
         _finished_here[check_id] = _worse(_finished_here.get(check_id), result.status.value)
 
@@ -190,10 +192,18 @@ def _redact_report(report: pytest.TestReport) -> None:
     report.sections = [(title, redact.redact(body)) for title, body in report.sections]
 
 
-def build_result(check_id: str, phases: list[tuple[str, str, Any]], recorder: dv.Recorder, duration: float) -> Result:
+def checked_function(item: pytest.Item) -> str | None:
+    """The function a check item is about: the gate parametrises its checks by function (`dv_function`)."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get(FUNCTION_PARAM) if callspec is not None else None
+    return str(value) if value is not None else None
+
+
+def build_result(check_id: str, phases: list[tuple[str, str, Any]], recorder: dv.Recorder, duration: float,
+                 function: str | None = None) -> Result:
     spec = registry.spec(check_id)
     result = Result(id=check_id, title=spec.title, status=Status.PASS, duration_s=duration,
-                    evidence=list(recorder.evidence), findings=list(recorder.findings))
+                    evidence=list(recorder.evidence), findings=list(recorder.findings), function=function)
     for when, outcome, excinfo in phases:
         if excinfo is None or (when == "teardown" and result.status is not Status.PASS):
             continue
@@ -222,16 +232,16 @@ def build_result(check_id: str, phases: list[tuple[str, str, Any]], recorder: dv
 
 
 class Collector:
-    """On the controller: one Result per check id, parametrised items merged, worst status wins."""
+    """On the controller: one Result per check id and function, parametrised items merged, worst status wins."""
 
     def __init__(self, info: RunContext) -> None:
         self.info = info
-        self.results: dict[str, Result] = {}
+        self.results: dict[tuple[str, str | None], Result] = {}
 
     def add(self, result: Result) -> None:
-        have = self.results.get(result.id)
+        have = self.results.get((result.id, result.function))
         if have is None:
-            self.results[result.id] = result
+            self.results[(result.id, result.function)] = result
             return
         merge_result(have, result)
 
@@ -260,6 +270,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     global _collector
     _collector = session.config.stash.get(COLLECTOR_KEY, None)
     _finished_here.clear()  # `deployverify demo` runs several sessions in one process: each sees only its own
+    _built.clear()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -327,10 +338,22 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
     from deployverify.core.errors import BuildError, BundleError
     from deployverify.gate.build.build import ensure_built
 
-    try:
-        return ensure_built(target, dv_run.cache_dir)
-    except (BuildError, BundleError) as exc:
-        return exc
+    # Functions with the same bundle get the same outcome, built once per process; one `sam build` builds every
+    # function of its template, so its failure is every such function's and is not run again for each.
+    bundle = target.bundle
+    failed_build = _built.get(bundle.sam.template) if bundle.sam else None
+    if failed_build is not None:
+        return failed_build
+    if bundle not in _built:
+        try:
+            _built[bundle] = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
+        except (BuildError, BundleError) as exc:
+            _built[bundle.sam.template if bundle.sam else bundle] = exc
+            return exc
+    return _built[bundle]
+
+
+_built: dict[Any, Any] = {}
 
 
 @pytest.fixture(scope="session")

@@ -27,16 +27,19 @@ def _band(check_id: str) -> str:
 
 
 def band_groups(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
+    """Checks in bands (DV1xx, DV2xx, ...), one set of bands per function of the application: a result about one
+    function never hides among another's."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for check in checks:
-        groups.setdefault(check["id"][2:3], []).append({**check, "trips": trips(check["evidence"])})
+        about = (check.get("function", ""), check["id"][2:3])
+        groups.setdefault(about, []).append({**check, "trips": trips(check["evidence"])})
     ordered = []
-    for key, members in groups.items():
+    for (function, band), members in groups.items():
         members.sort(key=lambda c: (STATUS_ORDER.get(c["status"], 0), c["id"]))
-        ordered.append({"key": key, "name": _band(members[0]["id"]), "checks": members,
+        ordered.append({"key": band, "function": function, "name": _band(members[0]["id"]), "checks": members,
                         "worst": members[0]["status"],
                         "counts": {s: sum(1 for c in members if c["status"] == s) for s in STATUS_ORDER}})
-    ordered.sort(key=lambda g: (STATUS_ORDER.get(g["worst"], 0), g["key"]))
+    ordered.sort(key=lambda g: (STATUS_ORDER.get(g["worst"], 0), g["function"], g["key"]))
     return ordered
 
 

@@ -18,9 +18,10 @@ def render_junit(run: RunReport) -> str:
     properties = ET.SubElement(suite, "properties")
     for name in ("run_id", "target", "mode"):
         ET.SubElement(properties, "property", {"name": name, "value": inert(getattr(run, name))})
-    for result in sorted(run.checks, key=lambda r: r.id):
+    for result in sorted(run.checks, key=lambda r: (r.id, r.function or "")):
+        about = f" [{result.function}]" if result.function else ""  # one case per function of the application
         case = ET.SubElement(suite, "testcase", {
-            "classname": f"deployverify.{run.mode}.{result.id}", "name": f"{result.id} {result.title}",
+            "classname": f"deployverify.{run.mode}.{result.id}", "name": f"{result.id} {result.title}{about}",
             "time": f"{result.duration_s:.3f}"})
         # XML 1.0 cannot carry most control characters at all: a log line with an escape sequence would make the
         # whole file unparseable for the CI's test view.

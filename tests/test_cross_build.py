@@ -125,7 +125,8 @@ def test_sam_build_without_the_runtimes_interpreter_offers_the_builtin_builder(
     with pytest.raises(BuildError) as raised:
         ensure_built(load_target(project / "deployverify.yaml"), tmp_path / "cache")
     assert raised.value.tail.splitlines()[-1].startswith(
-        "`sam build` needs a python3.13 interpreter on PATH and this host has none; set `bundle.builder: builtin`")
+        "`sam build` needs a python3.13 interpreter on PATH and this host has none; use the built-in builder "
+        "(replace `bundle.sam` with `bundle.source: <the function's CodeUri>`")
 
 
 @pytest.mark.slow

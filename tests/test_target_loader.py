@@ -204,3 +204,78 @@ def test_cli_exits_2_with_one_line_and_no_traceback(
     assert len(lines) == 1, done.stderr
     assert where in lines[0]
     assert words in lines[0]
+
+
+APPLICATION = """\
+name: shop
+runtime: python3.11
+bundle:
+  source: src/common
+  output: build/common
+functions:
+  - name: Orders
+    handler: app.handler
+    bundle:
+      sam: {template: template.yaml, function: Orders}
+      layers: [.aws-sam/build/Shared, layers/settings]
+  - name: Payments
+    handler: app.handler
+    bundle: {output: prebuilt/payments}
+  - name: Common
+    handler: common.handler
+"""
+
+
+def test_each_function_has_its_own_code_and_layers(tmp_path: Path) -> None:
+    (tmp_path / "src" / "common").mkdir(parents=True)
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    target = load_target(write(tmp_path, APPLICATION), env={})
+    orders, payments, common = target.functions
+    assert orders.bundle is not None
+    assert orders.bundle.sam is not None
+    assert orders.bundle.sam.function == "Orders"
+    assert orders.bundle.output == (tmp_path / ".aws-sam" / "build" / "Orders").resolve()
+    assert orders.bundle.layers == (tmp_path / ".aws-sam/build/Shared", tmp_path / "layers/settings")
+    assert target.bundle_of(payments).output == (tmp_path / "prebuilt" / "payments").resolve()
+    # A function without its own bundle runs the top-level one: the single-bundle form keeps working.
+    assert common.bundle is None
+    assert target.bundle_of(common) == target.bundle
+    assert target.bundle.source == (tmp_path / "src" / "common").resolve()
+    one = target.for_function("Payments")
+    assert ([f.name for f in one.functions], one.bundle) == (["Payments"], payments.bundle)
+
+
+def test_functions_sharing_a_bundle_are_one_code_unit(tmp_path: Path) -> None:
+    text = APPLICATION.replace("    bundle: {output: prebuilt/payments}\n", "")
+    (tmp_path / "src" / "common").mkdir(parents=True)
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    target = load_target(write(tmp_path, text), env={})
+    assert [f.name for f in target.sharing_code("Payments").functions] == ["Payments", "Common"]
+    assert [f.name for f in target.sharing_code("Orders").functions] == ["Orders"]
+
+
+def test_without_a_top_level_bundle_the_first_functions_stands_in(tmp_path: Path) -> None:
+    text = APPLICATION[:APPLICATION.index("bundle:")] + APPLICATION[APPLICATION.index("functions:"):]
+    text = text[:text.index("  - name: Common")]
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    target = load_target(write(tmp_path, text), env={})
+    assert target.bundle == target.functions[0].bundle
+
+
+@pytest.mark.parametrize(("edit", "where", "words"), [
+    (("bundle:\n  source: src/common\n  output: build/common\n", ""),
+     "deployverify.yaml:12 functions[2].bundle", "has no bundle and there is no top-level bundle"),
+    (("layers/settings]", "'arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7']"),
+     "deployverify.yaml:11 functions[0].bundle.layers[1]", "is a remote layer"),
+    (("bundle: {output: prebuilt/payments}", "bundle: {output: prebuilt/payments, sam: {}}"),
+     "deployverify.yaml:14 functions[1].bundle.sam.template", "required"),
+], ids=["no bundle anywhere", "remote layer", "per-function schema"])
+def test_application_errors_name_the_function(tmp_path: Path, edit: tuple[str, str], where: str, words: str) -> None:
+    text = APPLICATION.replace(*edit, 1)
+    (tmp_path / "src" / "common").mkdir(parents=True)
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    with pytest.raises(TargetError) as raised:
+        load_target(write(tmp_path, text), env={})
+    message = str(raised.value)
+    assert message.startswith(str(tmp_path / where)), message
+    assert words in message

@@ -1,9 +1,10 @@
 """`deployverify init`: read the SAM template.yaml here and write a commented deployverify.yaml for its application.
 
-The target file holds one bundle. The functions built from the chosen function's code (same CodeUri, runtime,
-architecture, build method and layers) are written as active entries: their handlers really resolve in that code.
-Every other function is written in full but commented out, with the command that writes its own target file, so
-no handler is ever checked against another function's code.
+Every zip Python function is written with its own code: `bundle.sam` names the function whose `sam build` output
+(.aws-sam/build/<LogicalId>) is its bundle, and its layers follow in the order Lambda extracts them to /opt. Functions
+built from the same code (same CodeUri, runtime, architecture, build method and layers) share the first one's
+bundle, so the gate probes that code once. The target file has one runtime and architecture: a function on another
+is written commented out, with the command that writes a target file for it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from deployverify.sam.model import QueueRef, SamApplication, SamFunction
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--template", default="template.yaml", help="SAM template (default ./template.yaml)")
     parser.add_argument("-o", "--output", default="deployverify.yaml", help="file to write")
-    parser.add_argument("--function", help="the function whose code the bundle is (default: the template's first "
-                                           "zip Python function)")
+    parser.add_argument("--function", help="write only this function (default: every zip Python function; the first "
+                                           "one's runtime and architecture are the target's)")
     parser.add_argument("--parameter-overrides", nargs="+", default=[], metavar="KEY=VALUE",
                         help="template parameters, as for `sam deploy` (default: each parameter's Default)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -51,7 +52,7 @@ def _code_key(fn: SamFunction) -> tuple[object, ...]:
     return (fn.code_uri, fn.runtime, fn.architecture, fn.build_method, fn.layers)
 
 
-def _function_lines(fn: SamFunction, base: Path) -> list[str]:
+def _function_lines(fn: SamFunction, base: Path, bundle: list[str]) -> list[str]:
     variable = f"{fn.logical_id.upper()}_NAME"
     if fn.function_name is None:
         name_value, name_note = (json.dumps(f"${{{variable}:-{fn.logical_id}}}"),
@@ -77,7 +78,7 @@ def _function_lines(fn: SamFunction, base: Path) -> list[str]:
         for key, env_value in fn.environment.items():
             value_text, note = _from_environment(key, env_value)
             lines.append(f"      {key}: {value_text}{note}")
-    return lines
+    return lines + bundle
 
 
 def _queue_url(queue: QueueRef, variable: str) -> tuple[str, str]:
@@ -90,28 +91,29 @@ def _queue_url(queue: QueueRef, variable: str) -> tuple[str, str]:
     return _from_environment(variable, queue.arn or Unresolved("the queue"))
 
 
-def _bundle_lines(app: SamApplication, chosen: SamFunction, base: Path) -> list[str]:
-    lines = ["bundle:",
-             f"  # SAM builds {chosen.logical_id} into .aws-sam/build/{chosen.logical_id}; the gate checks that "
-             "folder.",
-             "  sam:", f"    template: {_scalar(_relative(app.template.resolve(), base).rstrip('/'))}",
-             f"    function: {chosen.logical_id}"]
+def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction, base: Path) -> list[str]:
+    """`fn`'s bundle: the `sam build` output of `built_from` (itself, or the first function with the same code) and
+    its layers."""
+    shared = f"  # the same code as {built_from.logical_id}: one bundle, probed once" if built_from is not fn else ""
+    lines = ["    bundle:",
+             f"      sam: {{template: {_scalar(_relative(app.template.resolve(), base).rstrip('/'))}, "
+             f"function: {built_from.logical_id}}}{shared}"]
     local, remote = [], []
-    for layer_ref in chosen.layers:
+    for layer_ref in fn.layers:
         layer = app.layer(layer_ref.logical_id) if layer_ref.logical_id else None
         folder = layer.built_folder(app.build_dir.resolve()) if layer else None
         if folder is not None and layer is not None:
             how = f"built by sam build (BuildMethod {layer.build_method})" if layer.build_method else "ContentUri"
-            local.append(f"    - {_scalar(_relative(folder, base).rstrip('/'))}  # {layer.logical_id}: {how}")
+            local.append(f"      - {_scalar(_relative(folder, base).rstrip('/'))}  # {layer.logical_id}: {how}")
         else:
             remote.append(layer_ref.describe())
     if local:
-        lines += ["  # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).", "  layers:",
-                  *local]
+        lines += ["      # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).",
+                  "      layers:", *local]
     for arn in remote:
-        lines.append(f"  # Not checked yet: layer {arn} is not in this template; the target file cannot declare a "
-                     "remote layer, so modules it provides are reported missing. Download it into a folder and list "
-                     "that folder under bundle.layers.")
+        lines.append(f"      # Not checked yet: layer {arn} is not in this template; the gate cannot fetch a remote "
+                     "layer yet, so modules it provides are reported missing. Download it into a folder and list "
+                     "that folder under layers.")
     return lines
 
 
@@ -141,41 +143,56 @@ def _smoke_lines(chosen: SamFunction) -> list[str]:
     return lines
 
 
-def starter(app: SamApplication, base: Path, function: str | None = None) -> str:
-    """The target file's text for `app`; `function` picks whose code the bundle is."""
+def _chosen(app: SamApplication, function: str | None) -> SamFunction:
     if not app.functions:
         reasons = "; ".join(f"{n.logical_id}: {n.reason}" for n in app.not_applicable)
         raise DeployVerifyError("the template has no zip Python function to check"
                                 + (f" ({reasons})" if reasons else ""), where=str(app.template))
     if function is None:
-        chosen = app.functions[0]
-    else:
-        try:
-            chosen = app.function(function)
-        except KeyError:
-            names = ", ".join(f.logical_id for f in app.functions)
-            raise DeployVerifyError(f"no zip Python function {function!r} in the template (it has {names})",
-                                    where=str(app.template)) from None
-    together = [f for f in app.functions if _code_key(f) == _code_key(chosen)]
-    apart = [f for f in app.functions if _code_key(f) != _code_key(chosen)]
+        return app.functions[0]
+    try:
+        return app.function(function)
+    except KeyError:
+        names = ", ".join(f.logical_id for f in app.functions)
+        raise DeployVerifyError(f"no zip Python function {function!r} in the template (it has {names})",
+                                where=str(app.template)) from None
+
+
+def _application_name(app: SamApplication, chosen: SamFunction, function: str | None) -> str:
+    """The application's folder names a whole-application target; a one-function target is named after it."""
+    return chosen.logical_id if function else (app.template.resolve().parent.name or chosen.logical_id)
+
+
+def starter(app: SamApplication, base: Path, function: str | None = None) -> str:
+    """The target file's text for `app`: every function in its own code, or only `function` when given."""
+    chosen = _chosen(app, function)
+    wanted = [chosen] if function else list(app.functions)
+    checked = [f for f in wanted if (f.runtime, f.architecture) == (chosen.runtime, chosen.architecture)]
+    apart = [f for f in wanted if f not in checked]
     names = ", ".join(f.logical_id for f in app.functions)
     lines = ["# deployverify target: what to build, where it runs, and how to prove it does real work.",
              f"# Generated by `deployverify init` from {app.template.name} ({len(app.functions)} zip Python "
              f"function(s): {names}); edit freely.",
              "# ${VAR} and ${VAR:-default} are expanded from the environment, so one file serves dev and prod.",
-             f"name: {chosen.logical_id}", f"runtime: {chosen.runtime}", f"architecture: {chosen.architecture}", "",
-             *_bundle_lines(app, chosen, base), "", "functions:"]
-    for fn in together:
-        lines += _function_lines(fn, base)
+             "# Each function is checked in its own code: SAM builds it into .aws-sam/build/<LogicalId>.",
+             f"name: {_scalar(_application_name(app, chosen, function))}", f"runtime: {chosen.runtime}",
+             f"architecture: {chosen.architecture}", "",
+             "functions:"]
+    built_from: dict[tuple[object, ...], SamFunction] = {}
+    for fn in checked:
+        origin = built_from.setdefault(_code_key(fn), fn)
+        lines += _function_lines(fn, base, _bundle_lines(app, origin, fn, base))
     if apart:
-        lines += ["", "# Functions with other code, runtime or layers: this file's bundle is not their code, so they "
-                  "are not checked here.", "# Write a target file for each, e.g. `deployverify init --function "
-                  f"{apart[0].logical_id} -o deployverify.{apart[0].logical_id}.yaml`."]
+        lines += ["", f"# Functions on another runtime or architecture than {chosen.runtime}/{chosen.architecture}: "
+                  "a target file has one, so they are not checked here.", "# Write a target file for each, e.g. "
+                  f"`deployverify init --function {apart[0].logical_id} -o deployverify.{apart[0].logical_id}.yaml`."]
         for fn in apart:
-            lines += ["#" + line[1:] if line.startswith(" ") else "# " + line for line in _function_lines(fn, base)]
+            lines += ["#" + line[1:] if line.startswith(" ") else "# " + line
+                      for line in _function_lines(fn, base, _bundle_lines(app, fn, fn, base))]
     for skipped in app.not_applicable:
         lines.append(f"# Not applicable: {skipped.logical_id} ({app.template.name}:{skipped.line}): {skipped.reason}")
-    lines += _smoke_lines(chosen)
+    triggered = next((f for f in checked if f.sqs is not None), chosen)
+    lines += _smoke_lines(triggered)
     return "\n".join(lines) + "\n"
 
 

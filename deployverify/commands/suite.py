@@ -51,6 +51,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         target_args = ["--dv-bundle", bundle, "--dv-handler", args.handler, "--dv-runtime", args.runtime]
     else:
         default = Path("deployverify.yaml")
+        if not default.exists() and mode == "gate" and Path("template.yaml").exists():
+            default = target_from_template(Path("template.yaml"))
         if not default.exists():
             alternative = " or --bundle DIR --handler M.F" if mode == "gate" else ""
             raise DeployVerifyError(f"no target: pass -c FILE{alternative}"
@@ -72,6 +74,23 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["-k", args.keyword]
     argv += ["-v", "--tb=short"] if args.verbose else ["--tb=no", "-q", "-rN"]
     return argv
+
+
+# Written beside template.yaml (so its paths and build inputs are the application's folder) and rewritten each run.
+GENERATED_TARGET = ".deployverify.generated.yaml"
+
+
+def target_from_template(template: Path) -> Path:
+    """The gate in a SAM application's folder without deployverify.yaml: the target `init` would write, every
+    function in its own code, regenerated from the template on each run."""
+    from deployverify.commands.init import starter
+    from deployverify.sam.application import load_application
+
+    app = load_application(template)
+    generated = template.parent / GENERATED_TARGET
+    generated.write_text(starter(app, template.resolve().parent), encoding="utf-8")
+    print(f"no deployverify.yaml: checking every function of {template} (target written to {generated})")
+    return generated
 
 
 def shipped_folder(package: str) -> Path:

@@ -32,7 +32,7 @@ def load_shard(folder: Path) -> RunReport:
 
 
 def shard_key(run: RunReport) -> tuple[str, tuple[str, ...]]:
-    return run.run_id, tuple(sorted(r.id for r in run.checks))
+    return run.run_id, tuple(sorted(r.id + (f"/{r.function}" if r.function else "") for r in run.checks))
 
 
 def _order(run: RunReport) -> str:
@@ -51,12 +51,12 @@ def merge_runs(shards: list[tuple[str, RunReport]], run_id: str | None = None) -
                                     f"{seen[key]}; each shard must be merged once", where=where)
         seen[key] = where
     ordered = sorted((run for _, run in shards), key=_order)
-    merged: dict[str, Result] = {}
+    merged: dict[tuple[str, str | None], Result] = {}
     for run in ordered:
         for result in sorted(run.checks, key=lambda r: json.dumps(r.to_dict(), sort_keys=True)):
-            have = merged.get(result.id)
+            have = merged.get((result.id, result.function))
             if have is None:
-                merged[result.id] = copy.deepcopy(result)
+                merged[(result.id, result.function)] = copy.deepcopy(result)
             else:
                 merge_result(have, result)
     run_ids = sorted({run.run_id for run in ordered})

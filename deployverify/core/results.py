@@ -65,6 +65,7 @@ class Result:
     message: str = ""
     evidence: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    function: str | None = None  # the function of the application the result is about; None: the whole run
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -76,6 +77,8 @@ class Result:
             "evidence": list(self.evidence),
             "findings": [f.to_dict() for f in self.findings],
         }
+        if self.function is not None:
+            data["function"] = self.function
         return data
 
     @classmethod
@@ -88,6 +91,7 @@ class Result:
             message=data["message"],
             evidence=list(data["evidence"]),
             findings=[Finding.from_dict(f) for f in data["findings"]],
+            function=data.get("function"),
         )
 
 
@@ -111,6 +115,10 @@ class RunReport:
             return Status.FAIL
         return Status.PASS
 
+    def functions(self) -> list[str]:
+        """The application's functions the results name, in first-seen order."""
+        return list(dict.fromkeys(r.function for r in self.checks if r.function is not None))
+
     def counts(self) -> dict[str, int]:
         return {s.value: sum(1 for r in self.checks if r.status is s) for s in Status}
 
@@ -127,7 +135,7 @@ class RunReport:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "status": self.status.value,
-            "checks": [r.to_dict() for r in sorted(self.checks, key=lambda r: r.id)],
+            "checks": [r.to_dict() for r in sorted(self.checks, key=lambda r: (r.id, r.function or ""))],
         }
 
 

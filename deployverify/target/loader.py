@@ -109,8 +109,9 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
             name=fn["name"], handler=fn["handler"], function_name=fn.get("function_name"),
             environment={k: str(v) for k, v in fn.get("environment", {}).items()},
             memory_mb=fn.get("memory_mb"), timeout_s=fn.get("timeout_s"),
-            reserved_concurrency=fn.get("reserved_concurrency"), init_budget_ms=fn.get("init_budget_ms", 3000)))
-    bundle = _bundle(doc, base, raw.get("bundle", {}))
+            reserved_concurrency=fn.get("reserved_concurrency"), init_budget_ms=fn.get("init_budget_ms", 3000),
+            bundle=_bundle(doc, base, fn["bundle"], ("functions", index, "bundle")) if "bundle" in fn else None))
+    bundle = _default_bundle(doc, base, raw, functions)
     secrets = tuple(
         model.Secret(id=s["id"], name=s.get("name", s["id"]), env=s.get("env"), required=tuple(s.get("required", ())),
                      aliases={k: tuple(v) for k, v in s.get("aliases", {}).items()}, types=dict(s.get("types", {})))
@@ -209,29 +210,50 @@ def _key_prefix(doc: LocatedDocument, value: str) -> str:
     return value
 
 
-def _bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any]) -> model.Bundle:
+def _default_bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any],
+                    functions: list[model.Function]) -> model.Bundle:
+    """The top-level bundle: the code of functions without their own. When every function has its own, the first
+    one's stands in (it is never used to check another function)."""
+    if "bundle" in raw:
+        return _bundle(doc, base, raw["bundle"], ("bundle",))
+    without = [index for index, fn in enumerate(functions) if fn.bundle is None]
+    if without:
+        raise doc.error(("functions", without[0], "bundle"),
+                        f"required: function {functions[without[0]].name!r} has no bundle and there is no top-level "
+                        "bundle to default to")
+    first = functions[0].bundle
+    assert first is not None
+    return first
+
+
+def _bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any], at: Path_) -> model.Bundle:
     ways = [k for k in ("command", "sam", "source") if k in raw]
     if len(ways) > 1:
-        raise doc.error(("bundle", ways[1]), f"choose one way to build: {' or '.join(ways)}, not both")
+        raise doc.error((*at, ways[1]), f"choose one way to build: {' or '.join(ways)}, not both")
     sam = None
     if "sam" in raw:
-        template = _existing(doc, base, raw["sam"]["template"], ("bundle", "sam", "template"))
+        template = _existing(doc, base, raw["sam"]["template"], (*at, "sam", "template"))
         assert template is not None
         sam = model.SamBuild(template=template, function=raw["sam"]["function"])
     if "output" not in raw:
         if sam is not None:
             output = template.parent / ".aws-sam" / "build" / sam.function if template else base
         elif ways:
-            raise doc.error(("bundle", "output"), "required: where the built bundle lands")
+            raise doc.error((*at, "output"), "required: where the built bundle lands")
         else:
-            raise doc.error(("bundle",), "required: a build (command, sam or source) or a prebuilt output folder")
+            raise doc.error(at, "required: a build (command, sam or source) or a prebuilt output folder")
     else:
         output = base / raw["output"]
+    for index, layer in enumerate(raw.get("layers", ())):
+        if layer.startswith("arn:"):
+            raise doc.error((*at, "layers", index), f"{layer!r} is a remote layer, which the gate cannot fetch yet: "
+                            "download its content (aws lambda get-layer-version-by-arn) into a folder and list the "
+                            "folder here")
     return model.Bundle(
         output=output.resolve(), command=raw.get("command"),
         cwd=_path(doc, base, raw.get("cwd")) or base, sam=sam,
-        source=_existing(doc, base, raw.get("source"), ("bundle", "source")),
-        requirements=_existing(doc, base, raw.get("requirements"), ("bundle", "requirements")),
+        source=_existing(doc, base, raw.get("source"), (*at, "source")),
+        requirements=_existing(doc, base, raw.get("requirements"), (*at, "requirements")),
         inputs=tuple(base / p for p in raw.get("inputs", ())),
         layers=tuple(base / p for p in raw.get("layers", ())),
         source_roots=tuple((base / p).resolve() for p in raw.get("source_roots", ())),

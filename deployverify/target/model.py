@@ -5,7 +5,7 @@ Paths are absolute (resolved against the target file's folder), so nothing downs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Function:
     timeout_s: int | None = None
     reserved_concurrency: int | None = None
     init_budget_ms: int = 3000
+    bundle: Bundle | None = None  # its own code and layers; None: the target's top-level bundle
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,26 @@ class Target:
     @property
     def base_dir(self) -> Path:
         return self.source_path.parent if self.source_path else self.bundle.output
+
+    def bundle_of(self, function: Function) -> Bundle:
+        return function.bundle or self.bundle
+
+    def function(self, name: str) -> Function:
+        for function in self.functions:
+            if function.name == name:
+                return function
+        raise KeyError(name)
+
+    def for_function(self, name: str) -> Target:
+        """The target as the gate sees one function: that function alone, its own bundle as the bundle."""
+        function = self.function(name)
+        return replace(self, functions=(function,), bundle=self.bundle_of(function))
+
+    def sharing_code(self, name: str) -> Target:
+        """The functions that run the same bundle as `name` (same code, same layers), with that bundle: what one
+        probe and one scan cover, so functions that really share code are probed once."""
+        bundle = self.bundle_of(self.function(name))
+        return replace(self, functions=tuple(f for f in self.functions if self.bundle_of(f) == bundle), bundle=bundle)
 
     def secret(self, name: str) -> Secret:
         for secret in self.secrets:

@@ -15,24 +15,49 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from deployverify.core.errors import BuildError, BundleError
+from deployverify.core.errors import BuildError, BundleError, DeployVerifyError
 from deployverify.core.redact import redact
 from deployverify.gate.build.builtin import build_with_lambda_builders
 from deployverify.gate.build.cached import BUILD_TIMEOUT_S, BuiltBundle, cached_build
 from deployverify.gate.build.cross import sam_missing_interpreter, sam_missing_interpreter_advice
+from deployverify.sam.application import load_application
 from deployverify.target.model import Target
 
 
-def build_command(target: Target) -> list[str] | None:
+def _sam_functions(application: Target, template: Path) -> set[str]:
+    bundles = (application.bundle_of(f) for f in application.functions)
+    return {b.sam.function for b in bundles if b.sam is not None and b.sam.template == template}
+
+
+def build_command(target: Target, application: Target | None = None) -> list[str] | None:
+    """The command that builds `target.bundle`. `application` is the whole target file: when several of its
+    functions are built from one SAM template, the command builds the whole template, once for all of them
+    (`sam build` empties its build folder first, so one function at a time would delete the others' code)."""
     bundle = target.bundle
     if bundle.command:
         return ["bash", "-c", bundle.command]
     if bundle.sam:
         # sam writes <build-dir>/<Function>; naming the build dir makes that the target's bundle.output wherever
         # the command runs from (sam's default, .aws-sam/build, is relative to the working folder).
-        return ["sam", "build", "--template-file", str(bundle.sam.template), "--build-dir", str(bundle.output.parent),
-                bundle.sam.function]
+        command = ["sam", "build", "--template-file", str(bundle.sam.template), "--build-dir",
+                   str(bundle.output.parent)]
+        building = _sam_functions(application or target, bundle.sam.template) | {bundle.sam.function}
+        if len(building) > 1:
+            return [*command, *(arg for other in _not_built(bundle.sam.template, building) for arg in ("-x", other))]
+        return [*command, bundle.sam.function]
     return None
+
+
+def _not_built(template: Path, building: set[str]) -> list[str]:
+    """The template's functions the target does not check (image functions, other languages, functions left out):
+    excluded from the whole-template build, which would otherwise need Docker, npm or whatever they are built with.
+    An unreadable template excludes nothing: `sam build` then reports what is wrong with it."""
+    try:
+        app = load_application(template)
+    except DeployVerifyError:
+        return []
+    others = [f.logical_id for f in app.functions if f.logical_id not in building]
+    return sorted(others + [n.logical_id for n in app.not_applicable])
 
 
 # What to install when a build program is missing, so the error says more than "not found".
@@ -43,18 +68,22 @@ _INSTALL_HINTS = {
 }
 
 
-def ensure_built(target: Target, cache_root: Path) -> BuiltBundle:
+def ensure_built(target: Target, cache_root: Path, application: Target | None = None) -> BuiltBundle:
+    """Build `target.bundle` unless its inputs are unchanged; `application` (the whole target file) lets functions
+    built from one SAM template share one `sam build`."""
     bundle = target.bundle
     if bundle.prebuilt:
         if not bundle.output.is_dir():
             raise BundleError("bundle folder does not exist", where=str(bundle.output))
         return BuiltBundle(bundle.output, bundle.layers, "prebuilt", 0.0)
-    command = build_command(target)
+    command = build_command(target, application)
     if command is None:
         return build_with_lambda_builders(target, cache_root)
     cwd = bundle.cwd or target.base_dir
+    # Every function of one template shares the build folder's stamp: the first builds, the others find it current.
+    stamp_of = bundle.output.parent if bundle.sam else bundle.output
     return cached_build(target, cache_root, json.dumps(command), shlex.join(command),
-                        lambda: run_build(command, cwd, bundle.output))
+                        lambda: run_build(command, cwd, bundle.output), stamp_of=stamp_of)
 
 
 def run_build(command: list[str], cwd: Path, output: Path) -> str:

@@ -62,16 +62,17 @@ def input_hash(bundle: Bundle, definition: str, roots: tuple[Path, ...] = ()) ->
 
 
 def cached_build(target: Target, cache_root: Path, definition: str, how: str, build: Callable[[], str],
-                 roots: tuple[Path, ...] = ()) -> BuiltBundle:
+                 roots: tuple[Path, ...] = (), stamp_of: Path | None = None) -> BuiltBundle:
     """Run `build` (which returns its log tail) unless the recorded input hash says bundle.output is current.
 
     The hash covers `roots` (default: bundle.inputs, else the build's working folder, source and requirements).
+    `stamp_of` is the folder the build writes (default bundle.output): bundles built by one build share its stamp.
     """
     bundle = target.bundle
     started = time.perf_counter()
     stamps = cache_root / "builds"
     stamps.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(str(bundle.output).encode()).hexdigest()[:16]
+    key = hashlib.sha256(str(stamp_of or bundle.output).encode()).hexdigest()[:16]
     with FileLock(str(stamps / f"{key}.lock"), timeout=BUILD_TIMEOUT_S):
         wanted = input_hash(bundle, definition, roots)
         stamp = stamps / f"{key}.json"

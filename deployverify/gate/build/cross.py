@@ -149,6 +149,9 @@ def sam_missing_interpreter(output: str) -> str | None:
 
 
 def sam_missing_interpreter_advice(runtime: str) -> str:
-    return (f"`sam build` needs a {runtime} interpreter on PATH and this host has none; set `bundle.builder: "
-            f"builtin` to cross-build with pip --platform manylinux2014 --python-version "
-            f"{runtime_info(runtime).python} instead, or install {runtime}")
+    # The built-in builder is chosen by naming the code folder instead of the template (bundle.source); it
+    # cross-builds, so it needs no interpreter of the runtime's version.
+    return (f"`sam build` needs a {runtime} interpreter on PATH and this host has none; use the built-in builder "
+            f"(replace `bundle.sam` with `bundle.source: <the function's CodeUri>` and `bundle.requirements`) to "
+            f"cross-build with pip --platform manylinux2014 --python-version {runtime_info(runtime).python}, or "
+            f"install {runtime}")
