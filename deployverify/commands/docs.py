@@ -23,7 +23,7 @@ def _tests_line(label: str, tests: list[str]) -> list[str]:
 def checks_markdown() -> str:
     found: dict[str, Implementation] = {}
     for each in implementations():
-        found.setdefault(each.check_id, each)  # an id implemented twice fails tests/test_registry.py
+        found.setdefault(each.check_id, each)  # an id implemented twice fails tests/core/test_registry.py
     in_checkout = (TESTS_FOLDER.parent / "pyproject.toml").is_file()  # an installed copy has no tests of its own
     tests = proving_tests(TESTS_FOLDER) if in_checkout else {}
     lines = ["# Checks", "",

@@ -10,7 +10,7 @@
   messages while one of them is in flight (moto does the same);
 - deletes the batch on success (or all but `batchItemFailures` when the event enables ReportBatchItemFailures); on
   failure leaves the messages on the queue, so moto's redrive moves them to the DLQ after maxReceiveCount receives,
-  exactly as SQS does (moto implements redrive on receive; verified by tests/test_local_stack.py).
+  exactly as SQS does (moto implements redrive on receive; verified by tests/local/test_local_stack.py).
 
 One deliberate difference, for speed: Lambda leaves a failed message invisible until the queue's VisibilityTimeout
 (960 s in the example) runs out; here it becomes visible again after `retry_delay_s` (default 1 s, env

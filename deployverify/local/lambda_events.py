@@ -1,7 +1,7 @@
 """What Lambda hands the function and writes around it, as text: the SQS event and the platform's log lines.
 
 Kept apart from the service emulation so that their exact shape (what a handler parses, what a log query matches)
-is tested on its own: tests/test_local_runtime.py compares them with what AWS produces.
+is tested on its own: tests/local/test_local_runtime.py compares them with what AWS produces.
 """
 
 from __future__ import annotations

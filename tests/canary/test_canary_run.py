@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests import test_smoke_suite as suite
+from tests.suites import test_smoke_suite as suite
 from tests.support import canary_seed as seed
 from tests.support.smoke_env import Resources
 

@@ -10,7 +10,7 @@ import pytest
 from deployverify.core.errors import TargetError
 from deployverify.target import load_target
 from deployverify.target.model import MigrationPhase, ScheduledTask
-from tests.test_target_loader import GOOD, write
+from tests.target.test_target_loader import GOOD, write
 
 SECTION = """\
 canary:

@@ -7,7 +7,7 @@ ones the deterministic zip (deployverify.core.zipper) ships, so no `__pycache__`
 The zipped size is estimated, not zipped (zipping a fat bundle takes seconds): zip's per-entry headers are counted
 exactly; the data is estimated per kind of file (suffix) by deflating an evenly spread subset of that kind's files,
 reading at most 1 MiB per kind, and scaling by size. A file over 32 KiB is sampled by a 16 KiB piece of its start and
-one of its middle. On real bundles this lands within a few percent of the real zip (see tests/test_bundle_size.py),
+one of its middle. On real bundles this lands within a few percent of the real zip (see tests/gate/build/test_size.py),
 a little high rather than low. It runs only when the bundle could be over 50 MB zipped at all.
 """
 
