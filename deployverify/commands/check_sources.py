@@ -144,7 +144,7 @@ def implementations() -> Iterator[Implementation]:
 def proving_tests(tests_folder: Path) -> dict[tuple[str, str], list[str]]:
     """(check id, outcome) -> the tests marked `@pytest.mark.dv_outcomes(...)` as showing it; empty without tests/."""
     found: dict[tuple[str, str], list[str]] = {}
-    for file in sorted(tests_folder.glob("test_*.py")):
+    for file in sorted(tests_folder.rglob("test_*.py")):  # tests mirror the engine's folders
         tree = ast.parse(file.read_text(encoding="utf-8"), str(file))
         for node in tree.body:
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -155,5 +155,5 @@ def proving_tests(tests_folder: Path) -> dict[tuple[str, str], list[str]]:
                         if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
                             check_id, _, outcome = argument.value.partition(":")
                             found.setdefault((check_id, outcome), []).append(
-                                f"{tests_folder.name}/{file.name}::{node.name}")
+                                f"{file.relative_to(tests_folder.parent).as_posix()}::{node.name}")
     return found
