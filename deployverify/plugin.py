@@ -81,6 +81,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None:
         config.stash[COLLECTOR_KEY] = Collector(info)
     redact.install_logging_filter()
+    _stop_on_sigterm()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, a pod stopped) unwinds like Ctrl-C: pytest's KeyboardInterrupt path runs every
+    fixture's `finally`, so the run's rows, objects and messages are removed; the default action would drop them."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(number: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwind; a second TERM must not cut the cleanup short
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(number).name}")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.hookimpl(optionalhook=True)
