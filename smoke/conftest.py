@@ -19,6 +19,7 @@ from psycopg2.extensions import connection as Connection
 
 from deployverify.aws.clients import AwsClients
 from deployverify.core import check as dv
+from deployverify.core import progress, redact
 from deployverify.core.errors import DeployVerifyError
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.pipeline import cleanup, db, dlq, rows, seed, sweep, trip
@@ -165,7 +166,7 @@ def smoke_run(dv_run: RunContext, target: Target, aws: AwsClients,
         def swept() -> dict[str, Any]:
             found = sweep.sweep_earlier_runs(shared.run_id, target, aws, harness_plan)
             for line in found["lines"]:
-                cleanup.say(line)  # said once, by the process that swept
+                progress.say(redact.redact(line))  # said once, by the process that swept, around the capture
             return found
 
         shared.store.once(SWEEP, swept)
