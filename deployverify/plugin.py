@@ -7,6 +7,7 @@ Results are built where a check runs (an xdist worker or the only process) and t
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -81,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None:
         config.stash[COLLECTOR_KEY] = Collector(info)
     redact.install_logging_filter()
+    redact.register_environment(os.environ)  # before any check can echo the environment
     _stop_on_sigterm()
 
 
