@@ -162,6 +162,7 @@ def run_handler_child(handler: str, roots: list[str], timeout_s: float) -> dict[
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        cap_memory(_memory_limit_mb)
         try:
             payload = json.dumps(resolve_handler(handler, roots))
         except BaseException as exc:
@@ -222,11 +223,34 @@ def _status_text(status: int) -> str:
 
 # -- every module ---------------------------------------------------------------------------------------------------
 
+def cap_memory(limit_mb: float) -> None:
+    """Cap this forked process's address space at what it has mapped now plus `limit_mb`: a module that allocates
+    without bound gets MemoryError at the cap instead of taking the sandbox (or, under bubblewrap, the host) down.
+    Relative to the current size, because the parent's warmed third-party imports are already mapped."""
+    if limit_mb <= 0:
+        return
+    mapped = 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+    cap = mapped + int(limit_mb * 1024 * 1024)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+_memory_limit_mb = 0.0
+
+
 def _import_one(name: str, roots: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         importlib.import_module(name)
         record: dict[str, Any] = {"ok": True}
+    except MemoryError:
+        record = {"ok": False, "error_type": "MemoryLimit", "frames": [],
+                  "message": f"importing it allocated past the probe's {_memory_limit_mb:.0f} MB memory limit "
+                             "(it allocates without bound at import time); the import was stopped there"}
     except BaseException as exc:  # SystemExit and friends at import time are failures of that module too
         record = {"ok": False}
         record.update(_describe(exc, roots))
@@ -260,6 +284,7 @@ class Worker:
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
+            cap_memory(_memory_limit_mb)
             worker_main(list(names), write_fd, roots, report_loaded)
         os.close(write_fd)
         self.pid = pid
@@ -290,6 +315,8 @@ def import_all(batches: list[tuple[list[str], bool]], roots: list[str], workers:
             failed = worker.current
             rest = [n for n in rest if n != failed]
             message = failure or ("the interpreter died while importing it: " + _status_text(status))
+            if not failure and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                message += " (the sandbox's memory limit, or a kill from outside)"
             results[failed] = {"ok": False, "error_type": "Timeout" if failure else "Crash", "message": message,
                                "frames": [], "ms": round((time.monotonic() - worker.started) * 1000, 1)}
         if rest:
@@ -410,6 +437,8 @@ def main(argv: list[str]) -> int:
         "builtin_module_names": sorted(sys.builtin_module_names),
         "env_names": sorted(os.environ),
     }
+    global _memory_limit_mb
+    _memory_limit_mb = float(config.get("module_memory_mb", 0))
     timeout = float(config.get("handler_timeout_s", 120))
     handlers = [run_handler_child(handler, roots, timeout) for handler in config.get("handlers", [])]
     report["handlers"] = handlers
