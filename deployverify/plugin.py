@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from deployverify.core import check as dv
-from deployverify.core import history, progress, redact, registry
+from deployverify.core import history, progress, redact, registry, retries
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.results import Result, RunReport, Severity, Status, merge_result
 from deployverify.core.run_ids import new_run_id, now_iso
@@ -28,6 +28,7 @@ RUN_KEY = pytest.StashKey[RunContext]()
 COLLECTOR_KEY = pytest.StashKey["Collector"]()
 _PHASES = pytest.StashKey[list[tuple[str, str, Any]]]()
 _RECORDING = pytest.StashKey[tuple[dv.Recorder, Any, float]]()
+_RETRIES = pytest.StashKey[dict[tuple[str, str], int]]()
 RESULT_PROPERTY = "deployverify_result"
 
 
@@ -158,6 +159,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return
     recorder, token = dv.start_recording()
     item.stash[_RECORDING] = (recorder, token, time.perf_counter())
+    item.stash[_RETRIES] = retries.snapshot()
     item.stash[_PHASES] = []
     try:
         yield
@@ -176,6 +178,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     item.stash[_PHASES].append((call.when, report.outcome, call.excinfo))
     if call.when == "teardown":
         recorder, _, started = item.stash[_RECORDING]
+        # What botocore (and the database connect) retried while this check and the fixtures it set up ran.
+        recorder.evidence.extend(retries.lines_since(item.stash[_RETRIES]))
         result = build_result(check_id, item.stash[_PHASES], recorder, time.perf_counter() - started)
         report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
 
