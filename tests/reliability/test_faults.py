@@ -76,7 +76,8 @@ def test_throttling_errors_and_resets_change_no_verdict(resources: Resources, tm
     for fraction, code, seconds, injected, total, said, found in figures:
         print(f"{fraction:.0%} faults: exit {code} in {seconds:.0f}s (bound {RUN_BOUND_S}s); injected {injected} "
               f"failing answer(s), the report says {total} retried: {said}")
-    print(f"baseline: exit {baseline[0]} in {baseline[3]:.0f}s")
+    print(f"baseline: exit {baseline[0]} in {baseline[3]:.0f}s; the proxies in all: AWS {dict(aws.injected)} "
+          f"({aws.relayed} relayed), Postgres {dict(postgres.injected)} ({postgres.relayed} relayed)")
     for fraction, code, _, injected, total, _, found in figures:
         assert (code, found) == (baseline[0], statuses(baseline[1])), fraction
         assert injected > 0
