@@ -67,7 +67,7 @@ def test_throttling_errors_and_resets_change_no_verdict(resources: Resources, tm
             for fraction, attempts in ((0.1, "4"), (0.3, "8")):
                 aws.fraction = postgres.fraction = fraction
                 before = sum(v for k, v in aws.injected.items() if k != "slow") + postgres.injected["reset"]
-                code, report, output, seconds = run(resources, tmp_path, target, f"faults-{int(fraction * 100)}",
+                code, report, _output, seconds = run(resources, tmp_path, target, f"faults-{int(fraction * 100)}",
                                                     aws, DV_AWS_MAX_ATTEMPTS=attempts)
                 injected = sum(v for k, v in aws.injected.items() if k != "slow") + postgres.injected["reset"] \
                     - before
@@ -87,9 +87,8 @@ def test_throttling_errors_and_resets_change_no_verdict(resources: Resources, tm
 def test_an_endpoint_that_is_down_ends_the_run_with_one_clear_error_per_check(resources: Resources,
                                                                               tmp_path: Path) -> None:
     moto_port = int(resources.url.rsplit(":", 1)[1])
-    with FaultProxy(moto_port, down=True) as aws:
-        with stack(resources, tmp_path, None) as target:
-            code, report, output, seconds = run(resources, tmp_path, target, "down", aws)
+    with FaultProxy(moto_port, down=True) as aws, stack(resources, tmp_path, None) as target:
+        code, report, output, seconds = run(resources, tmp_path, target, "down", aws)
     found = statuses(report)
     failed = {c["id"]: c["message"] for c in report["checks"] if c["status"] == "fail"}
     print(f"endpoint down: exit {code} in {seconds:.0f}s (bound {RUN_BOUND_S}s); {found}")

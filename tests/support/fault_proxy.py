@@ -11,6 +11,7 @@ read-request, forward, copy-response-until-EOF; `Expect: 100-continue` is answer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -151,10 +152,8 @@ def _copy(source: socket.socket, sink: socket.socket) -> None:
         pass
     finally:
         for sock in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _read_request(client: socket.socket) -> tuple[bytes | None, bytes]:
