@@ -73,7 +73,7 @@ def test_throttling_errors_and_resets_change_no_verdict(resources: Resources, tm
                     - before
                 said = retried(report)
                 figures.append((fraction, code, seconds, injected, sum(said.values()), said, statuses(report)))
-    for fraction, code, seconds, injected, total, said, found in figures:
+    for fraction, code, seconds, injected, total, said, _found in figures:
         print(f"{fraction:.0%} faults: exit {code} in {seconds:.0f}s (bound {RUN_BOUND_S}s); injected {injected} "
               f"failing answer(s), the report says {total} retried: {said}")
     print(f"baseline: exit {baseline[0]} in {baseline[3]:.0f}s; the proxies in all: AWS {dict(aws.injected)} "
