@@ -83,17 +83,19 @@ def sweeping_run(resources: Resources, tmp_path: Path, target: Path, name: str) 
         del os.environ["DV_SWEEP_AFTER_S"]
 
 
-@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_mid_pipeline_removes_everything(resources: Resources, tmp_path: Path,
-                                                  number: signal.Signals) -> None:
+@pytest.mark.parametrize(("number", "workers"), [(signal.SIGINT, ()), (signal.SIGTERM, ()),
+                                                 (signal.SIGTERM, ("-n", "2"))],
+                         ids=["SIGINT", "SIGTERM", "SIGTERM-xdist"])
+def test_a_signal_mid_pipeline_removes_everything(resources: Resources, tmp_path: Path, number: signal.Signals,
+                                                  workers: tuple[str, ...]) -> None:
     with stack(resources, tmp_path, None) as target:
         run_id = f"dv-test-{resources.prefix}-{number.name}"
-        process = started(resources, tmp_path, target, run_id)
+        process = started(resources, tmp_path, target, run_id, *workers)
         wait_until_pushed(resources, run_id)
         os.killpg(process.pid, number)
         _, stderr = finish(process)
         left = leftovers(resources)
-    print(f"{number.name}: exit {process.returncode}, leftovers {left}")
+    print(f"{number.name} {' '.join(workers)}: exit {process.returncode}, leftovers {left}")
     assert process.returncode != 0
     assert "Traceback" not in stderr
     assert left == dict.fromkeys(left, 0)
