@@ -6,6 +6,7 @@ played by the scripted worker or its bundle variant, as in tests/test_smoke_suit
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from fixtures.incidents.materialize import materialize
+from tests.reliability.test_cleanup_interrupts import leftovers, sweeping_run
 from tests.support import smoke_env
 from tests.support.smoke_env import Job, Resources, Result
 from tests.test_smoke_suite import RUN_TIMEOUT_S, assert_nothing_left, command, email, environment, smoke, stack
@@ -36,12 +38,20 @@ CASES: dict[str, tuple[smoke_env.Behaviour, str | None]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# CI keeps .ci/run short: one incident per way of failing (judged from the row, from the secret, from the init
+# error). bench/reliability_full.py sets DV_RELIABILITY_FULL=1 and runs every incident.
+FULL = os.environ.get("DV_RELIABILITY_FULL") == "1"
+SELECTED = list(CASES) if FULL else ["example", "mock_stub", "secret_key_mismatch", "import_path"]
+
+
+@pytest.mark.parametrize("case", SELECTED)
 def test_two_processes_give_the_same_verdicts_as_one(case: str, resources: Resources, tmp_path: Path) -> None:
     behaviour, variant = CASES[case]
     source = materialize(variant, tmp_path / "variant") if variant else None
     with stack(resources, tmp_path, behaviour, bundle_source=source) as target:
-        target.write_text(target.read_text().replace("timeout_s: 20", "timeout_s: 8"))
+        # An incident's documents never reach `processed`: each waits the whole pipeline timeout, so keep it short.
+        timeout = "timeout_s: 20" if case == "example" else "timeout_s: 3"
+        target.write_text(target.read_text().replace("timeout_s: 20", timeout))
         serial = smoke(resources, tmp_path, target, name="serial")
         parallel = smoke(resources, tmp_path, target, "-n", "2", name="xdist")
     verdicts = {run: {c["id"]: c["status"] for c in s.report["checks"]} for run, s in
@@ -86,4 +96,17 @@ def test_two_runs_at_once_both_pass_and_never_see_each_others_documents(resource
     for name, report in reports.items():
         other = runs["second" if name == "first" else "first"][0]
         assert other not in json.dumps(report)  # nothing of the other run in this run's report
-        assert_nothing_left(resources, runs[name][0], email(resources))
+    # The seeded user is shared: the run that created it keeps it while the other run's documents still point at
+    # it, and the other run does not own it. When that happens the user outlives both runs, and the next run
+    # sweeps it (and says so).
+    after_both = leftovers(resources)
+    swept = None
+    if after_both != dict.fromkeys(after_both, 0):
+        with smoke_env.ScriptedWorker(resources, smoke_env.correct):
+            swept = sweeping_run(resources, tmp_path, target, "next")
+    left = leftovers(resources)
+    print(f"leftovers after both runs {after_both}; after the next run {left}")
+    assert after_both["rows"] == after_both["objects"] == after_both["queued"] == 0
+    if swept is not None:
+        assert "swept 1 row(s) of `users` left by earlier run(s)" in swept.stderr
+    assert left == dict.fromkeys(left, 0)
