@@ -41,23 +41,24 @@ def leaky_worker(resources: Resources) -> smoke_env.Behaviour:
     return behave
 
 
-def run_cli(mode: str, args: list[str], folder: Path, env: dict[str, str]) -> tuple[int, str]:
+def run_cli(mode: str, args: list[str], folder: Path, env: dict[str, str], **extra: str) -> tuple[int, str]:
     """The CLI as CI runs it; returns the exit code and everything it wrote (terminal and every file)."""
     summary = folder.parent / f"{folder.name}-step-summary.md"
     done = subprocess.run([sys.executable, "-m", "deployverify.cli", mode, *args, "--report-dir", str(folder), "-v"],
                           capture_output=True, text=True, timeout=600, check=False,
                           env={**env, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true",
-                               "DB_PASSWORD": PASSWORD, "DATABASE_URL": f"postgresql://app:{PASSWORD}@db/app"})
+                               "DB_PASSWORD": PASSWORD, "DATABASE_URL": f"postgresql://app:{PASSWORD}@db/app",
+                               **extra})
     files = [p for p in folder.rglob("*") if p.is_file()] + ([summary] if summary.exists() else [])
     assert folder.joinpath("report.json").exists(), done.stdout + done.stderr
     return done.returncode, done.stdout + done.stderr + "".join(p.read_text(errors="replace") for p in files)
 
 
 def smoke_run(resources: Resources, tmp_path: Path, target: Path, name: str, *extra: str,
-              mode: str = "smoke") -> tuple[int, str, dict[str, str]]:
+              mode: str = "smoke", **env: str) -> tuple[int, str, dict[str, str]]:
     folder = tmp_path / name
     code, output = run_cli(mode, ["-c", str(target), "--run-id", f"dv-test-{resources.prefix}-{name}", *extra],
-                           folder, environment(resources, tmp_path))
+                           folder, environment(resources, tmp_path), **env)
     statuses = {c["id"]: c["status"] for c in json.loads((folder / "report.json").read_text())["checks"]}
     history = tmp_path / "history.jsonl"
     return code, output + (history.read_text() if history.exists() else ""), statuses
@@ -70,7 +71,7 @@ def test_gate_never_shows_the_environments_secrets(tmp_path: Path) -> None:
         "import os\nraise RuntimeError('settings: ' + repr(dict(os.environ)) + ' ' + "
         "str(os.environ.get('DB_PASSWORD')) + ' ' + str(os.environ.get('DATABASE_URL')))\n")
     code, output = run_cli("gate", ["--bundle", str(bundle), "--handler", "process_document_lambda.handler",
-                                    "--runtime", "python3.11", "-k", "DV2"], tmp_path / "gate",
+                                    "--runtime", "python3.11", "-k", "DV2 or DV3"], tmp_path / "gate",
                            {**os.environ, "DV_CACHE_DIR": str(tmp_path / "cache")})
     print(f"gate (exit {code}): marker found {output.count(MARKER)} time(s) in {len(output)} characters")
     assert code == 1
@@ -115,11 +116,22 @@ def test_smoke_and_canary_never_show_the_secret_healthy_or_failing(resources: Re
             "password rejected": json.dumps({**resources.secret_value, "password": PASSWORD}),
             "malformed secret": '{"password": "' + PASSWORD + '", "host": ',
             "DSN in host": json.dumps({**resources.secret_value, "host": dsn(resources)}),
+            # Not a string: the driver raises with the value in its message.
+            "password as an object": json.dumps({**resources.secret_value, "password": {"value": PASSWORD}}),
         }
         for name, secret in failing.items():
             secrets.put_secret_value(SecretId=resources.secret_id, SecretString=secret)
             code, output, statuses = smoke_run(resources, tmp_path, target, name.replace(" ", "-"), "-k", "DV4")
             assert code == 1, (name, statuses)
             counts[f"smoke, {name}"] = output.count(MARKER)
+            print(f"{name}: {statuses}")
+        # A check that crashes with the password in its exception: an `error` result, traceback as evidence.
+        secrets.put_secret_value(SecretId=resources.secret_id, SecretString=failing["password rejected"])
+        code, output, statuses = smoke_run(resources, tmp_path, target, "crash", "-k", "DV4",
+                                           PYTEST_ADDOPTS="-p tests.reliability.crash_plugin",
+                                           DV_TEST_CRASH_WITH=PASSWORD)
+        assert statuses["DV410"] == "error", statuses
+        assert "could not log in with password *** to the database" in output
+        counts["smoke, a check crashing with it"] = output.count(MARKER)
     print("marker occurrences per run:", counts)
     assert counts == dict.fromkeys(counts, 0)
