@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 MARKER = f"MRK{uuid.uuid4().hex[:12]}"
 PASSWORD = f"pw-{MARKER}"
 TOKEN = f"tok-{MARKER}"
+ENV_PASSWORD = f"envpw-{MARKER}"
 
 
 def dsn(resources: Resources) -> str:
@@ -47,7 +48,9 @@ def run_cli(mode: str, args: list[str], folder: Path, env: dict[str, str], **ext
     done = subprocess.run([sys.executable, "-m", "deployverify.cli", mode, *args, "--report-dir", str(folder), "-v"],
                           capture_output=True, text=True, timeout=600, check=False,
                           env={**env, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true",
-                               "DB_PASSWORD": PASSWORD, "DATABASE_URL": f"postgresql://app:{PASSWORD}@db/app",
+                               # Its own value, so the secret's password is masked by the secret's registration
+                               # and this one by the environment's.
+                               "DB_PASSWORD": ENV_PASSWORD, "DATABASE_URL": f"postgresql://app:{ENV_PASSWORD}@db/app",
                                **extra})
     files = [p for p in folder.rglob("*") if p.is_file()] + ([summary] if summary.exists() else [])
     assert folder.joinpath("report.json").exists(), done.stdout + done.stderr
