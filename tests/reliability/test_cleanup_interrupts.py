@@ -191,3 +191,38 @@ def test_tagged_messages_dead_lettered_after_their_run_are_swept_and_others_are_
     assert foreign.status("DV520") == "fail"
     assert "holds 1 message(s) before the run" in foreign.message("DV520")
     assert left["dead-lettered"] == 1  # the message the harness did not create is untouched
+
+
+def test_the_sweep_takes_only_what_the_harness_tagged(resources: Resources, tmp_path: Path) -> None:
+    """Rows and objects an earlier run left are swept; a row nobody tagged, or tagged by something other than the
+    harness, and an object outside the harness's run folders are left exactly as they were."""
+    with stack(resources, tmp_path, smoke_env.correct) as target:
+        earlier = f"dv-test-{resources.prefix}-crashed"
+        s3 = resources.client("s3")
+        for key in (f"deployverify/{earlier}/x.pdf", "deployverify/manual/keep.pdf", "elsewhere/keep.pdf"):
+            s3.put_object(Bucket=resources.bucket, Key=key, Body=b"%PDF")
+        with resources.database.connect() as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO users (email, run_id) VALUES (%s, %s) RETURNING id",
+                        (f"left-{resources.prefix}@test.com", earlier))
+            user = cur.fetchone()[0]
+            for run_id in (earlier, None, f"manual-{resources.prefix}"):
+                cur.execute("INSERT INTO documents (user_id, s3_key, run_id) VALUES (%s, %s, %s)",
+                            (user if run_id == earlier else None, f"k-{resources.prefix}", run_id))
+        following = sweeping_run(resources, tmp_path, target, "following")
+        with resources.database.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT run_id FROM documents WHERE s3_key = %s ORDER BY run_id", (f"k-{resources.prefix}",))
+            kept_rows = [r[0] for r in cur.fetchall()]
+            cur.execute("SELECT count(*) FROM users WHERE email = %s", (f"left-{resources.prefix}@test.com",))
+            users = int(cur.fetchone()[0])
+            cur.execute("DELETE FROM documents WHERE s3_key = %s", (f"k-{resources.prefix}",))
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=resources.bucket).get("Contents", []))
+        for key in keys:
+            s3.delete_object(Bucket=resources.bucket, Key=key)
+    evidence = following.check("DV520")["evidence"]
+    print(f"swept: {[line for line in evidence if line.startswith('swept')]}; kept rows {kept_rows}, objects {keys}")
+    assert kept_rows == [f"manual-{resources.prefix}", None]
+    assert users == 0
+    assert keys == ["deployverify/manual/keep.pdf", "elsewhere/keep.pdf"]
+    assert "swept 1 object(s) left by earlier run(s) (tagged over 0s ago)" in evidence
+    assert "swept 1 row(s) of `documents` left by earlier run(s) (tagged over 0s ago)" in evidence
+    assert "swept 1 row(s) of `users` left by earlier run(s) (tagged over 0s ago)" in evidence
