@@ -83,8 +83,19 @@ def register_environment(environ: Mapping[str, str]) -> None:
     """The process environment's secrets: variables whose names say they are secret (DB_PASSWORD, API_TOKEN) and
     the passwords of DSNs held in any variable (DATABASE_URL). Registered when a run starts, so nothing that echoes
     the environment (a crash dump, a probe's output) can carry them out."""
-    register(*(v for k, v in environ.items() if SECRET_KEY_PATTERN.search(k) and not k.startswith("DV_")))
+    register(*(v for k, v in environ.items()
+               if SECRET_KEY_PATTERN.search(k) and not k.startswith("DV_") and _could_be_secret(v)))
     register(*(pw for v in environ.values() for pw in dsn_passwords(v)))
+
+
+_ENV_MIN_LENGTH = 8
+
+
+def _could_be_secret(value: str) -> bool:
+    """A name can say "token" of a setting that is not one (TOKENIZERS_PARALLELISM=false, GIT_ASKPASS=/usr/bin/x,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI=http://...): short values, paths and URLs would mask ordinary report text
+    (a masked `false` would even break report.json). A URL's password is still registered, by `dsn_passwords`."""
+    return len(value) >= _ENV_MIN_LENGTH and not value.startswith(("/", "~", ".")) and "://" not in value
 
 
 def redact(text: str) -> str:

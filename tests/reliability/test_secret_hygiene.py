@@ -138,3 +138,14 @@ def test_smoke_and_canary_never_show_the_secret_healthy_or_failing(resources: Re
         counts["smoke, a check crashing with it"] = output.count(MARKER)
     print("marker occurrences per run:", counts)
     assert counts == dict.fromkeys(counts, 0)
+
+
+def test_settings_named_like_secrets_do_not_mask_ordinary_text() -> None:
+    from deployverify.core import redact
+
+    redact.register_environment({"TOKENIZERS_PARALLELISM": "false", "GIT_ASKPASS": "/usr/bin/ksshaskpass",
+                                 "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/v2/credentials",
+                                 "API_TOKEN": TOKEN})
+    ordinary = '{"ok": false, "tool": "/usr/bin/ksshaskpass"}'
+    assert redact.redact(ordinary) == ordinary
+    assert redact.redact(f"token {TOKEN}") == "token ***"
