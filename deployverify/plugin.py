@@ -7,6 +7,7 @@ Results are built where a check runs (an xdist worker or the only process) and t
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -17,7 +18,7 @@ import pytest
 
 from deployverify.canary import history
 from deployverify.core import check as dv
-from deployverify.core import progress, redact, registry
+from deployverify.core import progress, redact, registry, retries
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.results import Result, RunReport, Severity, Status, merge_result
 from deployverify.core.run_ids import new_run_id, now_iso
@@ -29,6 +30,7 @@ COLLECTOR_KEY = pytest.StashKey["Collector"]()
 _PHASES = pytest.StashKey[list[tuple[str, str, Any]]]()
 _RECORDING = pytest.StashKey[tuple[dv.Recorder, Any, float]]()
 _STARTED = pytest.StashKey[float]()
+_RETRIES = pytest.StashKey[dict[tuple[str, str], int]]()
 RESULT_PROPERTY = "deployverify_result"
 FUNCTION_PARAM = "dv_function"  # the gate suite's parameter naming the function a check item is about
 
@@ -85,6 +87,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None:
         config.stash[COLLECTOR_KEY] = Collector(info)
     redact.install_logging_filter()
+    redact.register_environment(os.environ)  # before any check can echo the environment
+    _stop_on_sigterm()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, a pod stopped) unwinds like Ctrl-C: pytest's KeyboardInterrupt path runs every
+    fixture's `finally`, so the run's rows, objects and messages are removed; the default action would drop them."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(number: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwind; a second TERM must not cut the cleanup short
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(number).name}")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -148,6 +169,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return
     recorder, token = dv.start_recording()
     item.stash[_RECORDING] = (recorder, token, time.perf_counter())
+    item.stash[_RETRIES] = retries.snapshot()
     item.stash[_PHASES] = []
     try:
         yield
@@ -166,6 +188,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     item.stash[_PHASES].append((call.when, report.outcome, call.excinfo))
     if call.when == "teardown":
         recorder, _, started = item.stash[_RECORDING]
+        # What botocore (and the database connect) retried while this check and the fixtures it set up ran.
+        recorder.evidence.extend(retries.lines_since(item.stash[_RETRIES]))
         result = build_result(check_id, item.stash[_PHASES], recorder, time.perf_counter() - started,
                               function=checked_function(item))
         report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))

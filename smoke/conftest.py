@@ -19,9 +19,10 @@ from psycopg2.extensions import connection as Connection
 
 from deployverify.aws.clients import AwsClients
 from deployverify.core import check as dv
+from deployverify.core import progress, redact
 from deployverify.core.errors import DeployVerifyError
 from deployverify.gate.probe.imports import BundleIndex
-from deployverify.pipeline import cleanup, db, dlq, rows, seed, trip
+from deployverify.pipeline import cleanup, db, dlq, rows, seed, sweep, trip
 from deployverify.pipeline.records import DocumentOutcome
 from deployverify.pipeline.schedule import DocumentTrips, SharedSmokeRun, joined_run, order_smoke_items
 from deployverify.pipeline.secret_keys import KeyRead, collect_key_reads, reads_for_secret
@@ -161,7 +162,25 @@ def smoke_run(dv_run: RunContext, target: Target, aws: AwsClients,
         cleanup.remove_run_leftovers(shared.run_id, shared.outcomes, target, aws, harness_plan)
 
     with joined_run(dv_run, last_one_out) as shared:
+        # Once per run, before anything is pushed: what earlier runs tagged and could not remove themselves.
+        def swept() -> dict[str, Any]:
+            found = sweep.sweep_earlier_runs(shared.run_id, target, aws, harness_plan)
+            for line in found["lines"]:
+                progress.say(redact.redact(line))  # said once, by the process that swept, around the capture
+            return found
+
+        shared.store.once(SWEEP, swept)
         yield shared
+
+
+SWEEP = "sweep-earlier-runs"
+
+
+@pytest.fixture(scope="session")
+def earlier_runs_swept(smoke_run: SharedSmokeRun) -> list[str]:
+    """What this run's sweep removed of earlier runs (evidence lines), the same in every process."""
+    found = smoke_run.store.read(SWEEP)
+    return list(found["lines"]) if found else []
 
 
 # -- the test user and the documents -----------------------------------------------------------------------------------
@@ -191,7 +210,8 @@ def dlq_before(target: Target, aws: AwsClients, smoke_run: SharedSmokeRun) -> di
     if target.dlq is None:
         dv.not_applicable("the target declares no DLQ (dlq.queue)")
     queue = target.dlq
-    return smoke_run.store.once("dlq-before", lambda: dlq.observe(aws.sqs, queue))
+    found = smoke_run.store.once("dlq-before", lambda: dlq.observe(aws.sqs, queue))
+    return {**found, "swept": smoke_run.store.read(SWEEP) or {}}
 
 
 @pytest.fixture(scope="session")

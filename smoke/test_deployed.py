@@ -12,14 +12,16 @@ from deployverify.deployed.code_identity import built_code_sha256
 from deployverify.run_context import RunContext
 from deployverify.target import Target
 
+Found = deployed.Deployed | deployed.FunctionMissing | deployed.FunctionUnreadable
 
-def _configs(target: Target, aws: Any) -> list[tuple[deployed.Expected, deployed.Deployed | deployed.FunctionMissing]]:
-    found: list[tuple[deployed.Expected, deployed.Deployed | deployed.FunctionMissing]] = []
+
+def _configs(target: Target, aws: Any) -> list[tuple[deployed.Expected, Found]]:
+    found: list[tuple[deployed.Expected, Found]] = []
     for function in target.functions:
         expected = deployed.expected_config(target, function)
         try:
             found.append((expected, deployed.deployed_config(aws.client("lambda"), expected.function_name)))
-        except deployed.FunctionMissing as exc:
+        except (deployed.FunctionMissing, deployed.FunctionUnreadable) as exc:
             found.append((expected, exc))
     return found
 
@@ -27,6 +29,8 @@ def _configs(target: Target, aws: Any) -> list[tuple[deployed.Expected, deployed
 def _present(target: Target, aws: Any) -> list[tuple[deployed.Expected, deployed.Deployed]]:
     pairs = _configs(target, aws)
     present = [(e, d) for e, d in pairs if isinstance(d, deployed.Deployed)]
+    if any(isinstance(d, deployed.FunctionUnreadable) for _, d in pairs):
+        dv.blocked("DV601", "the deployed function cannot be read")
     if not present:
         dv.blocked("DV601", "no function is deployed")
     return present
@@ -36,6 +40,9 @@ def _present(target: Target, aws: Any) -> list[tuple[deployed.Expected, deployed
 def test_function_exists(target: Target, aws: Any) -> None:
     """Each function in `functions[]` exists under its `function_name` in the account and region."""
     for expected, found in _configs(target, aws):
+        if isinstance(found, deployed.FunctionUnreadable):
+            dv.fail(f"function `{expected.function_name}` cannot be read: {found.reason}; check the endpoint, "
+                    "region and credentials")
         if isinstance(found, deployed.FunctionMissing):
             dv.fail(registry.message("DV601", function=expected.function_name, reason=found.reason))
         dv.evidence(f"{found.function_name}: {found.runtime}, {found.handler}, last modified {found.last_modified}")

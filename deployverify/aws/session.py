@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from deployverify.core import retries
 from deployverify.core.errors import DeployVerifyError
 from deployverify.target.model import Target
 
@@ -50,14 +51,25 @@ def config(*, retry_mode: str | None = None, max_attempts: int | None = None,
     if mode not in RETRY_MODES:
         raise DeployVerifyError(f"retry mode {mode!r} is not one of {', '.join(RETRY_MODES)}",
                                 where="DV_AWS_RETRY_MODE")
-    retries: Any = {"mode": mode, "max_attempts": max_attempts or DEFAULT_MAX_ATTEMPTS}
+    retries: Any = {"mode": mode, "max_attempts": max_attempts or _env_attempts() or DEFAULT_MAX_ATTEMPTS}
     return Config(retries=retries, connect_timeout=connect_timeout_s, read_timeout=read_timeout_s)
+
+
+def _env_attempts() -> int | None:
+    """DV_AWS_MAX_ATTEMPTS: more attempts for an endpoint known to throttle hard, fewer to fail faster."""
+    raw = os.environ.get("DV_AWS_MAX_ATTEMPTS")
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 20:
+        raise DeployVerifyError(f"DV_AWS_MAX_ATTEMPTS is {raw!r}; give a whole number from 1 to 20",
+                                where="DV_AWS_MAX_ATTEMPTS")
+    return int(raw)
 
 
 def _env_key() -> tuple[tuple[str, str], ...]:
     # A client caches its endpoint and credentials when made; a changed AWS_* environment (say, the local stack's
     # variables applied mid-process) must give a new client, not a stale one.
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "DV_AWS_"))))
 
 
 def client(service: str, target: Target | None = None, *, region_name: str | None = None,
@@ -86,6 +98,7 @@ def client(service: str, target: Target | None = None, *, region_name: str | Non
             made = session.client(service, endpoint_url=endpoint_url,  # type: ignore[call-overload]
                                   config=config(retry_mode=retry_mode, max_attempts=max_attempts,
                                                 read_timeout_s=read_timeout_s))
+            retries.watch_botocore_client(made)  # so each check's evidence can say what was retried
             _clients[key] = made
     return made
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from deployverify.core.errors import DeployVerifyError
 from deployverify.target.model import Function, Target
@@ -98,6 +98,16 @@ def expected_config(target: Target, function: Function) -> Expected:
         source=f"{template.name} ({found.logical_id})")
 
 
+class FunctionUnreadable(Exception):
+    """Lambda did not answer (endpoint unreachable, denied, throttled past every retry): nothing is known about the
+    function, which is not the same as its absence."""
+
+    def __init__(self, function: str, reason: str) -> None:
+        super().__init__(f"{function}: {reason}")
+        self.function = function
+        self.reason = reason
+
+
 def deployed_config(client: Any, function_name: str) -> Deployed:
     try:
         response = client.get_function(FunctionName=function_name)
@@ -106,14 +116,16 @@ def deployed_config(client: Any, function_name: str) -> Deployed:
         if code == "ResourceNotFoundException":
             raise FunctionMissing(function_name, "ResourceNotFoundException (no such function in this account "
                                                  "and region)") from None
-        raise
+        raise FunctionUnreadable(function_name, f"{type(exc).__name__}: {exc}") from None
+    except BotoCoreError as exc:  # no answer at all: connection refused or reset, timeouts
+        raise FunctionUnreadable(function_name, f"{type(exc).__name__}: {exc}") from None
     config = response.get("Configuration", {})
     reserved = (response.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
     if reserved is None:
         try:
             reserved = client.get_function_concurrency(FunctionName=function_name).get(
                 "ReservedConcurrentExecutions")
-        except ClientError:
+        except (ClientError, BotoCoreError):
             reserved = None
     variables = (config.get("Environment") or {}).get("Variables") or {}
     return Deployed(

@@ -8,6 +8,7 @@ usual RDS secret layout applies (host, port, username, password, database|dbname
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import psycopg2
 from psycopg2.extensions import connection as Connection
 
-from deployverify.core import redact
+from deployverify.core import redact, retries
 from deployverify.pipeline.secret_keys import KeyRead
 from deployverify.pipeline.secrets import FetchedSecret, spellings
 
@@ -112,9 +113,27 @@ def transaction(conn: Connection) -> Iterator[None]:
         conn.autocommit = previous
 
 
+# The server (or a proxy, a NAT, a failover) dropped the connection before answering: worth one more try. A refusal,
+# a wrong password or an unknown database is an answer, and is not retried.
+_TRANSIENT = ("server closed the connection unexpectedly", "Connection reset by peer", "could not receive data",
+              "SSL SYSCALL error", "EOF detected", "terminating connection")
+CONNECT_ATTEMPTS = 3
+
+
 def connect(plan: ConnectionPlan, *, autocommit: bool = True) -> Connection:
-    """Open a connection; a failure raises psycopg2.OperationalError, whose text `describe_error` makes printable."""
-    conn: Connection = psycopg2.connect(**plan.params)
+    """Open a connection; a failure raises psycopg2.OperationalError, whose text `describe_error` makes printable.
+    A connection dropped before the server answered is tried again (libpq has no retry of its own), at most
+    CONNECT_ATTEMPTS times in all, and each retry is recorded for the check's evidence."""
+    for attempt_number in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            conn: Connection = psycopg2.connect(**plan.params)
+            break
+        except psycopg2.OperationalError as exc:
+            reason = next((t for t in _TRANSIENT if t in str(exc)), None)
+            if reason is None or attempt_number == CONNECT_ATTEMPTS:
+                raise
+            retries.record("postgres.connect", reason)
+            time.sleep(0.2 * attempt_number)
     conn.autocommit = autocommit
     return conn
 

@@ -75,6 +75,9 @@ def fix_for(record: dict[str, Any], ctx: Context, *, say_where: bool = True) -> 
     kind = record.get("cause_type") or record.get("error_type", "")
     if kind in ("SyntaxError", "IndentationError", "TabError"):
         return f"fix the syntax error{_where(frames, ctx)}"
+    if kind == "MemoryLimit":
+        return "the module allocates without bound while it is imported: bound what it loads, or load it lazily " \
+               "inside the handler"
     if kind in ("Crash", "Timeout"):
         return "import it alone in the runtime's image to see why; a native extension built for another platform " \
                "or import-time work that blocks are the usual causes"

@@ -128,6 +128,7 @@ def run_handler_child(handler: str, roots: list[str], timeout_s: float) -> dict[
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        probe_workers.cap_memory(probe_workers.memory_limit_mb)
         try:
             payload = json.dumps(resolve_handler(handler, roots))
         except BaseException as exc:
@@ -211,6 +212,7 @@ def main(argv: list[str]) -> int:
         "builtin_module_names": sorted(sys.builtin_module_names),
         "env_names": sorted(os.environ),
     }
+    probe_workers.set_memory_limit(float(config.get("module_memory_mb", 0)))
     timeout = float(config.get("handler_timeout_s", 120))
     handlers = [run_handler_child(handler, roots, timeout) for handler in config.get("handlers", [])]
     report["handlers"] = handlers

@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import json
 import os
+import resource
 import select
 import signal
 import sys
@@ -132,11 +133,40 @@ def status_text(status: int) -> str:
 
 # -- every module ---------------------------------------------------------------------------------------------------
 
+def cap_memory(limit_mb: float) -> None:
+    """Cap this forked process's address space at what it has mapped now plus `limit_mb`: a module that allocates
+    without bound gets MemoryError at the cap instead of taking the sandbox (or, under bubblewrap, the host) down.
+    Relative to the current size, because the parent's warmed third-party imports are already mapped."""
+    if limit_mb <= 0:
+        return
+    mapped = 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+    cap = mapped + int(limit_mb * 1024 * 1024)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+# Set once by the probe's main from its config (module_memory_mb); every forked child caps itself with it.
+memory_limit_mb = 0.0
+
+
+def set_memory_limit(limit_mb: float) -> None:
+    global memory_limit_mb
+    memory_limit_mb = limit_mb
+
+
 def _import_one(name: str, roots: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         importlib.import_module(name)
         record: dict[str, Any] = {"ok": True}
+    except MemoryError:
+        record = {"ok": False, "error_type": "MemoryLimit", "frames": [],
+                  "message": f"importing it allocated past the probe's {memory_limit_mb:.0f} MB memory limit "
+                             "(it allocates without bound at import time); the import was stopped there"}
     except BaseException as exc:  # SystemExit and friends at import time are failures of that module too
         record = {"ok": False}
         record.update(describe(exc, roots))
@@ -172,6 +202,7 @@ class ModuleImportWorker:
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
+            cap_memory(memory_limit_mb)
             worker_main(list(names), write_fd, roots, report_loaded)
         os.close(write_fd)
         self.pid = pid
@@ -202,6 +233,8 @@ def import_all(batches: list[tuple[list[str], bool]], roots: list[str], workers:
             failed = worker.current
             rest = [n for n in rest if n != failed]
             message = failure or ("the interpreter died while importing it: " + status_text(status))
+            if not failure and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                message += " (the sandbox's memory limit, or a kill from outside)"
             results[failed] = {"ok": False, "error_type": "Timeout" if failure else "Crash", "message": message,
                                "frames": [], "ms": round((time.monotonic() - worker.started) * 1000, 1)}
         if rest:

@@ -20,6 +20,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from deployverify.core.errors import DeployVerifyError
 from deployverify.core.handler import is_wrapper_script
 from deployverify.core.progress import say
 from deployverify.gate.probe.imports import BundleIndex
@@ -36,6 +37,29 @@ PROBE_TIMEOUT_S = 1800
 HANDLER_TIMEOUT_S = 120
 MODULE_TIMEOUT_S = 60
 PROBE_MEMORY_MB = 4096
+# Address space one import worker may add (RLIMIT_AS, on top of what it has mapped when forked). Generous because
+# native libraries map far more than they touch; its job is to stop an unbounded allocation where no cgroup does
+# (bubblewrap, plain). Both limits can be lowered from the environment (tests, a CI with less room).
+MODULE_MEMORY_MB = 3072
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise DeployVerifyError(f"{name} is {raw!r}, not a number", where=name) from None
+    if value <= 0:
+        raise DeployVerifyError(f"{name} is {raw!r}; give a positive number", where=name)
+    return value
+
+
+def configured_module_timeout_s() -> float:
+    return _env_number("DV_PROBE_MODULE_TIMEOUT_S", MODULE_TIMEOUT_S)
+
+
+def configured_module_memory_mb() -> float:
+    return _env_number("DV_PROBE_MODULE_MEMORY_MB", MODULE_MEMORY_MB)
 _SKIP_PARTS = frozenset({"tests", "test", "_tests", "__main__", "conftest"})
 # Environment the container runtime adds that Lambda does not have; the probe removes them before user code runs.
 _NOT_IN_LAMBDA = ("HOME", "HOSTNAME")
@@ -149,9 +173,10 @@ def _sandbox_identity(selection: Selection) -> str:
 
 
 def probe_spec(target: Target, bundle: Path, layers: tuple[Path, ...], tools: Path, modules_file: str,
-               workers: int, module_timeout_s: float = MODULE_TIMEOUT_S,
+               workers: int, module_timeout_s: float | None = None,
                aws_env: Mapping[str, str] | None = None) -> Spec:
-    """aws_env: credentials (and region) for a probe the target lets reach AWS; None keeps it offline."""
+    """aws_env: credentials (and region) for a probe the target lets reach AWS; None keeps it offline.
+    module_timeout_s: None takes DV_PROBE_MODULE_TIMEOUT_S (default MODULE_TIMEOUT_S)."""
     first = target.functions[0]
     front, back, site_dirs = path_config(target.runtime)
     env = lambda_environment(target.runtime, first.handler, function_name=first.function_name or first.name,
@@ -169,7 +194,8 @@ def probe_spec(target: Target, bundle: Path, layers: tuple[Path, ...], tools: Pa
         "modules_file": "{tools}/" + modules_file,
         "workers": workers,
         "handler_timeout_s": HANDLER_TIMEOUT_S,
-        "module_timeout_s": module_timeout_s,
+        "module_timeout_s": module_timeout_s if module_timeout_s is not None else configured_module_timeout_s(),
+        "module_memory_mb": configured_module_memory_mb(),
     }
     # -I: no user site, no PYTHON* variables; -S: no site-packages of the interpreter (the probe lays out sys.path
     # as Lambda does); -B: the bundle is read-only, as in Lambda, so no .pyc is written.
@@ -185,7 +211,7 @@ def default_workers() -> int:
 
 def run_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selection: Selection, *,
               workers: int | None = None, timeout_s: float = PROBE_TIMEOUT_S,
-              module_timeout_s: float = MODULE_TIMEOUT_S, aws_env: Mapping[str, str] | None = None) -> ProbeOutcome:
+              module_timeout_s: float | None = None, aws_env: Mapping[str, str] | None = None) -> ProbeOutcome:
     index = BundleIndex.from_bundle(bundle, layers)
     modules, skipped = modules_to_probe(index)
     outcome = ProbeOutcome(isolation=selection.kind, described=selection.sandbox.describe(), reason=selection.reason,
@@ -231,7 +257,8 @@ def cached_probe(target: Target, bundle: Path, layers: tuple[Path, ...], selecti
     key_parts = [fingerprint((bundle, *layers)), hashlib.sha256(probe_code).hexdigest(),
                  json.dumps(OFFLINE_AWS_ENV, sort_keys=True),
                  target.runtime, json.dumps([f.handler for f in target.functions]),
-                 json.dumps([f.environment for f in target.functions], sort_keys=True), _sandbox_identity(selection)]
+                 json.dumps([f.environment for f in target.functions], sort_keys=True), _sandbox_identity(selection),
+                 f"limits {configured_module_timeout_s()} s {configured_module_memory_mb()} MB"]
     key = hashlib.sha256("\n".join(key_parts).encode()).hexdigest()[:32]
     folder = cache_dir / "probe"
     folder.mkdir(parents=True, exist_ok=True)
