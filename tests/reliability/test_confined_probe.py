@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from deployverify.gate.probe.run_probe import ProbeOutcome, run_probe
+from deployverify.gate.probe.run_probe import OFFLINE_AWS_ENV, ProbeOutcome, run_probe
 from deployverify.gate.probe.selection import Selection
 from deployverify.target import target_from_bundle
 from tests.support.env import TEST_IMAGE, require_bwrap, require_docker
 
+PLACEHOLDER_CREDENTIALS = {k: v for k, v in OFFLINE_AWS_ENV.items()
+                           if k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))}
 MARKER = f"HOSTMRK{uuid.uuid4().hex[:10]}"
 MODULE_LIMIT_S = 3
 MEMORY_LIMIT_MB = 256
@@ -30,7 +32,8 @@ MEMORY_LIMIT_MB = 256
 SPY = """
 import json, os, socket
 seen = {{"env_marker": any("{marker}" in v for v in os.environ.values()),
-        "aws_keys": sorted(k for k in os.environ if k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))),
+        "aws_keys": {{k: v for k, v in os.environ.items()
+                     if k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))}},
         "home_visible": os.path.exists({home!r}), "credentials_visible": os.path.exists({credentials!r}),
         "home_env": os.environ.get("HOME")}}
 try:
@@ -149,7 +152,9 @@ def test_the_probe_is_confined(kind: str, tmp_path: Path, host_secrets: Path,
     spy = json.loads(modules["spy"]["message"].split("SPY", 1)[1])
     print(f"{kind}: the spy saw {spy}; listener connections {len(accepted)}; hangs -> {modules['hangs']}; "
           f"hog -> {modules['hog']['error_type']}")
-    assert spy == {"env_marker": False, "aws_keys": [], "home_visible": False, "credentials_visible": False,
+    # Lambda always sets the execution role's credentials: the probe gets placeholders, never the host's keys.
+    assert spy == {"env_marker": False, "aws_keys": PLACEHOLDER_CREDENTIALS, "home_visible": False,
+                   "credentials_visible": False,
                    "home_env": None, "task_writable": spy["task_writable"], "network": spy["network"]}
     assert spy["task_writable"] in ("OSError", "PermissionError")  # EROFS or EACCES: either way, not written
     assert spy["network"] != "connected"
@@ -179,9 +184,12 @@ def test_the_gate_reports_the_stopped_modules_and_goes_on(tmp_path: Path, host_s
     text = json.dumps(imports["findings"])
     print(f"gate exit {done.returncode}; DV220 {imports['status']} with {len(imports['findings'])} finding(s); "
           f"statuses {({k: v['status'] for k, v in checks.items()})}")
-    assert done.returncode == 1
+    # `hangs` and `hog` are first-party modules no handler reaches: each is reported (a warning, as for unreached
+    # third-party code; target strictness makes it a failure) and the gate goes on to judge everything else.
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    assert imports["status"] == "fail"
+    assert imports["status"] == "pass"
+    assert {f["severity"] for f in imports["findings"]} == {"warning"}
     assert "hangs" in text
     assert f"did not finish in {MODULE_LIMIT_S}s" in text
     assert "hog" in text
