@@ -216,7 +216,7 @@ def dlq_before(target: Target, aws: AwsClients, smoke_run: SharedSmokeRun) -> di
 
 @pytest.fixture(scope="session")
 def pipeline_context(target: Target, aws: AwsClients, database: Connection, test_user: seed.SeededUser,
-                     smoke_run: SharedSmokeRun, request: pytest.FixtureRequest) -> trip.Context:
+                     smoke_run: SharedSmokeRun, request: pytest.FixtureRequest) -> trip.TripContext:
     if target.pipeline is None:
         dv.not_applicable("the target declares no pipeline")
     if target.dlq is not None:
@@ -229,7 +229,7 @@ def pipeline_context(target: Target, aws: AwsClients, database: Connection, test
             queue_url = dlq.queue_url(aws.sqs, pipe.trigger.queue)
         except dlq.QueueMissing:
             dv.fail(f"trigger queue `{pipe.trigger.queue}` does not exist; deploy it or fix pipeline.trigger.queue")
-    return trip.Context(target=target, pipeline=pipe, run_id=smoke_run.run_id, clients=trip.Clients.of(aws.client),
+    return trip.TripContext(target=target, pipeline=pipe, run_id=smoke_run.run_id, clients=trip.Clients.of(aws.client),
                         conn=database, user_id=test_user.id, layout=rows.row_layout(database, pipe, test_user.table),
                         queue_url=queue_url, dlq_url=dlq.find_queue_url(aws.sqs, target.dlq))
 

@@ -22,7 +22,7 @@ from deployverify.core import redact
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.zipper import code_sha256
 from deployverify.local.postgres import Connection
-from deployverify.sam.template import FunctionSpec, QueueSpec, Resolver, SecretSpec, StackSpec
+from deployverify.sam.template import FunctionSpec, QueueSpec, SecretSpec, StackSpec, TemplateNameResolver
 
 DATABASE_NAME_KEYS = ("database", "dbname", "db_name")
 LOCAL_SSLMODE = "prefer"  # the local Postgres has no TLS; "require" from the template could never connect
@@ -80,7 +80,7 @@ def _generated(spec: SecretSpec) -> dict[str, Any]:
 
 
 class Creator:
-    def __init__(self, spec: StackSpec, resolver: Resolver, make_client: Callable[[str], Any]) -> None:
+    def __init__(self, spec: StackSpec, resolver: TemplateNameResolver, make_client: Callable[[str], Any]) -> None:
         self.spec = spec
         self.resolver = resolver
         self.client = make_client

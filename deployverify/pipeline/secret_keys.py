@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployverify.pipeline.source_model import (
+    SecretReadingModule,
     SourceFunction,
-    SourceModule,
     functions_of,
     load_module,
     own_nodes,
@@ -52,7 +52,7 @@ class KeyRead:
 
 
 class _Program:
-    def __init__(self, modules: list[SourceModule]) -> None:
+    def __init__(self, modules: list[SecretReadingModule]) -> None:
         self.modules = {m.name: m for m in modules}
         self.functions: dict[str, SourceFunction] = {}
         for module in modules:
@@ -77,7 +77,7 @@ class _Program:
                 return self.functions.get(f"{target}.{func.attr}")
         return None
 
-    def is_json_loads(self, module: SourceModule, func: ast.expr) -> bool:
+    def is_json_loads(self, module: SecretReadingModule, func: ast.expr) -> bool:
         if isinstance(func, ast.Name):
             return func.id in module.json_loads
         return (isinstance(func, ast.Attribute) and func.attr == "loads" and isinstance(func.value, ast.Name)

@@ -15,7 +15,7 @@ from pathlib import Path
 @dataclass
 class SourceFunction:
     qualname: str
-    module: SourceModule
+    module: SecretReadingModule
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Module
     params: list[str]
     class_name: str | None = None
@@ -27,7 +27,7 @@ class SourceFunction:
 
 
 @dataclass
-class SourceModule:
+class SecretReadingModule:
     name: str
     path: Path
     tree: ast.Module
@@ -47,12 +47,12 @@ def string_tuple(node: ast.expr) -> tuple[str, ...] | None:
     return None
 
 
-def load_module(name: str, path: Path) -> SourceModule | None:
+def load_module(name: str, path: Path) -> SecretReadingModule | None:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
     except SyntaxError:
         return None
-    module = SourceModule(name=name, path=path, tree=tree)
+    module = SecretReadingModule(name=name, path=path, tree=tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -86,7 +86,7 @@ def load_module(name: str, path: Path) -> SourceModule | None:
     return module
 
 
-def functions_of(module: SourceModule) -> Iterator[SourceFunction]:
+def functions_of(module: SecretReadingModule) -> Iterator[SourceFunction]:
     yield SourceFunction(qualname=f"{module.name}.<module>", module=module, node=module.tree, params=[])
 
     def visit(body: Iterable[ast.stmt], prefix: str, class_name: str | None) -> Iterator[SourceFunction]:

@@ -72,7 +72,7 @@ class Clients:
 
 
 @dataclass
-class Context:
+class TripContext:
     target: Target
     pipeline: Pipeline
     run_id: str
@@ -116,7 +116,7 @@ class _Default(dict[str, str]):
         return "{" + key + "}"
 
 
-def _send_trigger(ctx: Context, document_id: int, object_key: str) -> str:
+def _send_trigger(ctx: TripContext, document_id: int, object_key: str) -> str:
     values = {"document_id": document_id, "run_id": ctx.run_id, "bucket": ctx.pipeline.bucket,
               "key": object_key, "user_id": ctx.user_id}
     body = json.dumps(_message(ctx.pipeline.trigger.message, values))
@@ -135,7 +135,7 @@ def _send_trigger(ctx: Context, document_id: int, object_key: str) -> str:
     return str(ctx.clients.sqs.send_message(**kwargs)["MessageId"])
 
 
-def push(ctx: Context, document: Document) -> Pushed:
+def push(ctx: TripContext, document: Document) -> Pushed:
     """Row, object, trigger. Stops at the first failure and records it; what was made so far is in the record."""
     object_key = f"{ctx.pipeline.key_prefix.strip('/')}/{ctx.run_id}/{uuid.uuid4().hex[:8]}-{document.file.name}"
     made = Pushed()
@@ -153,7 +153,7 @@ def push(ctx: Context, document: Document) -> Pushed:
         raise
 
 
-def _fetch_logs(ctx: Context, start_ms: int) -> logs.LogView | None:
+def _fetch_logs(ctx: TripContext, start_ms: int) -> logs.LogView | None:
     group = ctx.group
     if group is None:
         return None
@@ -163,7 +163,7 @@ def _fetch_logs(ctx: Context, start_ms: int) -> logs.LogView | None:
         return None
 
 
-def _in_dlq(ctx: Context, document_id: int) -> bool:
+def _in_dlq(ctx: TripContext, document_id: int) -> bool:
     """Is the document's trigger in the DLQ (SQS gave up on it)? Peeked, so it stays there for DV521."""
     if ctx.dlq_url is None:
         return False
@@ -180,7 +180,7 @@ class _Watch:
     stopped: str | None = None
 
 
-def _nothing_more_will_happen(ctx: Context, pushed: Pushed, row: rows.Row, watch: _Watch, now: float) -> str | None:
+def _nothing_more_will_happen(ctx: TripContext, pushed: Pushed, row: rows.Row, watch: _Watch, now: float) -> str | None:
     """Why the row can no longer move, read from the logs and the DLQ; None while it still may."""
     assert pushed.document_id is not None
     assert pushed.pushed_ms is not None
@@ -210,7 +210,7 @@ def _nothing_more_will_happen(ctx: Context, pushed: Pushed, row: rows.Row, watch
     return None
 
 
-def wait_for_row(ctx: Context, pushed: Pushed, file: str) -> RowWaited:
+def wait_for_row(ctx: TripContext, pushed: Pushed, file: str) -> RowWaited:
     assert pushed.document_id is not None
     document_id = pushed.document_id
     final, failed = ctx.pipeline.final_status, ctx.pipeline.failed_status
@@ -246,7 +246,7 @@ def wait_for_row(ctx: Context, pushed: Pushed, file: str) -> RowWaited:
     return waited
 
 
-def _queue_depth(ctx: Context, url: str | None) -> str | None:
+def _queue_depth(ctx: TripContext, url: str | None) -> str | None:
     if url is None:
         return None
     try:
@@ -255,7 +255,7 @@ def _queue_depth(ctx: Context, url: str | None) -> str | None:
         return f"unknown ({_describe(exc)})"
 
 
-def collect_logs(ctx: Context, pushed: Pushed, waited: RowWaited) -> LogsCollected:
+def collect_logs(ctx: TripContext, pushed: Pushed, waited: RowWaited) -> LogsCollected:
     """The invocation(s) that named the document, their REPORT, and what went wrong in its window."""
     group = ctx.group
     if group is None or pushed.document_id is None or pushed.pushed_ms is None:
@@ -300,7 +300,7 @@ def collect_logs(ctx: Context, pushed: Pushed, waited: RowWaited) -> LogsCollect
         init_errors=tuple(redact.redact_all(dict.fromkeys(logs.summarise(line) for line in view.init_errors()))))
 
 
-def remove_document(ctx: Context, pushed: Pushed) -> str | None:
+def remove_document(ctx: TripContext, pushed: Pushed) -> str | None:
     """Delete the row and the object this document created; returns what could not be removed, never raises
     (cleanup must not hide the result)."""
     problems = []
@@ -317,7 +317,7 @@ def remove_document(ctx: Context, pushed: Pushed) -> str | None:
     return "; ".join(problems) or None
 
 
-def run_document(ctx: Context, key: str, document: Document) -> DocumentOutcome:
+def run_document(ctx: TripContext, key: str, document: Document) -> DocumentOutcome:
     started = time.perf_counter()
     pushed, waited, collected, timings = Pushed(), RowWaited(), LogsCollected(), Timings()
     try:

@@ -100,7 +100,7 @@ class StackSpec:
         return next(q for q in self.queues if q.logical_id == logical_id)
 
 
-class Resolver:
+class TemplateNameResolver:
     """Resolves intrinsics. `refs` and `attributes` grow as resources are created (a secret's ARN, for one)."""
 
     def __init__(self, template: Path, parameters: Mapping[str, str], region: str, account_id: str,
@@ -173,13 +173,13 @@ def _int(value: Any, default: int) -> int:
 
 def load_stack_spec(template_path: Path, *, region: str, account_id: str = MOTO_ACCOUNT_ID,
                     stack_name: str = "deployverify-local",
-                    parameter_overrides: Mapping[str, str] | None = None) -> tuple[StackSpec, Resolver]:
+                    parameter_overrides: Mapping[str, str] | None = None) -> tuple[StackSpec, TemplateNameResolver]:
     document = load_document(template_path)
     template = document.value
     parameters = {name: str(p.get("Default", "")) for name, p in (template.get("Parameters") or {}).items()
                   if isinstance(p, dict)}
     parameters.update(parameter_overrides or {})
-    resolver = Resolver(template_path, parameters, region, account_id, stack_name, document.line)
+    resolver = TemplateNameResolver(template_path, parameters, region, account_id, stack_name, document.line)
     resources: dict[str, Any] = template["Resources"]
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
     buckets, queues, secrets, functions, ignored = [], [], [], [], []
@@ -226,7 +226,7 @@ def load_stack_spec(template_path: Path, *, region: str, account_id: str = MOTO_
     return spec, resolver
 
 
-def _bucket(resolver: Resolver, logical: str, props: dict[str, Any], where: str) -> BucketSpec:
+def _bucket(resolver: TemplateNameResolver, logical: str, props: dict[str, Any], where: str) -> BucketSpec:
     name = resolver.resolve(props.get("BucketName"), where) or logical.lower()
     rules = ((props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration") or [])
     encryption = None
@@ -236,7 +236,7 @@ def _bucket(resolver: Resolver, logical: str, props: dict[str, Any], where: str)
                       block_public_access=bool(props.get("PublicAccessBlockConfiguration")))
 
 
-def _queue(resolver: Resolver, logical: str, props: dict[str, Any], where: str) -> QueueSpec:
+def _queue(resolver: TemplateNameResolver, logical: str, props: dict[str, Any], where: str) -> QueueSpec:
     fifo = bool(props.get("FifoQueue"))
     name = resolver.resolve(props.get("QueueName"), where) or (f"{logical}.fifo" if fifo else logical)
     redrive = props.get("RedrivePolicy") or {}
@@ -257,7 +257,7 @@ def _queue(resolver: Resolver, logical: str, props: dict[str, Any], where: str) 
         dead_letter_queue=dlq, max_receive_count=max_receive_count)
 
 
-def _secret(resolver: Resolver, logical: str, props: dict[str, Any], where: str) -> SecretSpec:
+def _secret(resolver: TemplateNameResolver, logical: str, props: dict[str, Any], where: str) -> SecretSpec:
     name = resolver.resolve(props.get("Name"), where) or logical
     generate = props.get("GenerateSecretString") or {}
     template_value: dict[str, Any] = {}
@@ -275,7 +275,7 @@ def _secret(resolver: Resolver, logical: str, props: dict[str, Any], where: str)
                       secret_string=resolver.resolve(secret_string, where) if secret_string is not None else None)
 
 
-def _function(resolver: Resolver, logical: str, globals_fn: dict[str, Any], props: dict[str, Any],
+def _function(resolver: TemplateNameResolver, logical: str, globals_fn: dict[str, Any], props: dict[str, Any],
               where: str) -> FunctionSpec:
     merged = merge_globals(globals_fn, props)
     env = dict((merged.get("Environment") or {}).get("Variables") or {})

@@ -32,14 +32,14 @@ def target(resources: Resources, tmp_path: Path) -> Target:
 
 
 @pytest.fixture
-def context(target: Target, resources: Resources) -> Iterator[trip.Context]:
+def context(target: Target, resources: Resources) -> Iterator[trip.TripContext]:
     conn = resources.database.connect()
     assert target.seed is not None
     assert target.pipeline is not None
     user = seed.run_seed(conn, target.seed, RUN)
     clients = trip.Clients(s3=resources.client("s3"), sqs=resources.client("sqs"),
                                lambda_=resources.client("lambda"), logs=resources.client("logs"))
-    yield trip.Context(target=target, pipeline=replace(target.pipeline, timeout_s=15), run_id=RUN,
+    yield trip.TripContext(target=target, pipeline=replace(target.pipeline, timeout_s=15), run_id=RUN,
                            clients=clients, conn=conn, user_id=user.id,
                            layout=rows.row_layout(conn, target.pipeline, user.table),
                            queue_url=resources.queue_url, dlq_url=resources.dlq_url)
@@ -48,29 +48,29 @@ def context(target: Target, resources: Resources) -> Iterator[trip.Context]:
 
 
 @pytest.fixture
-def ctx(context: trip.Context) -> trip.Context:
+def ctx(context: trip.TripContext) -> trip.TripContext:
     return context
 
 
-def run(ctx: trip.Context, resources: Resources, behaviour: smoke_env.Behaviour,
+def run(ctx: trip.TripContext, resources: Resources, behaviour: smoke_env.Behaviour,
         index: int = 0) -> DocumentOutcome:
     key = rows.document_keys(ctx.pipeline)[index]
     with ScriptedWorker(resources, behaviour):
         return trip.run_document(ctx, key, ctx.pipeline.documents[index])
 
 
-def rows_of_run(context: trip.Context) -> int:
+def rows_of_run(context: trip.TripContext) -> int:
     with context.conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM documents WHERE run_id = %s", (RUN,))
         return int(cur.fetchone()[0])
 
 
-def objects_of_run(context: trip.Context) -> list[str]:
+def objects_of_run(context: trip.TripContext) -> list[str]:
     listed = context.clients.s3.list_objects_v2(Bucket=context.pipeline.bucket, Prefix=f"deployverify/{RUN}/")
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
-def test_a_correct_worker_gives_a_real_result_and_leaves_nothing(ctx: trip.Context, resources: Resources) -> None:
+def test_a_correct_worker_gives_a_real_result_and_leaves_nothing(ctx: trip.TripContext, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.correct)
 
     assert outcome.reached, outcome
@@ -83,7 +83,7 @@ def test_a_correct_worker_gives_a_real_result_and_leaves_nothing(ctx: trip.Conte
     assert RUN in (outcome.pushed.object_key or "")
 
 
-def test_the_trigger_is_a_fifo_message_with_group_and_dedup_id(ctx: trip.Context) -> None:
+def test_the_trigger_is_a_fifo_message_with_group_and_dedup_id(ctx: trip.TripContext) -> None:
     pushed = trip.push(ctx, ctx.pipeline.documents[0])
     try:
         assert pushed.error is None
@@ -97,7 +97,7 @@ def test_the_trigger_is_a_fifo_message_with_group_and_dedup_id(ctx: trip.Context
     assert message["MessageAttributes"][trip.RUN_METADATA]["StringValue"] == RUN
 
 
-def test_the_mock_incident_never_moves_the_row(ctx: trip.Context, resources: Resources) -> None:
+def test_the_mock_incident_never_moves_the_row(ctx: trip.TripContext, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.mock)
 
     assert not outcome.reached
@@ -108,7 +108,7 @@ def test_the_mock_incident_never_moves_the_row(ctx: trip.Context, resources: Res
     assert verdicts.unfinished_message_ids([outcome]) == []
 
 
-def test_a_processed_row_without_results_is_the_mock_signature(ctx: trip.Context, resources: Resources) -> None:
+def test_a_processed_row_without_results_is_the_mock_signature(ctx: trip.TripContext, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.empty_processed)
 
     assert outcome.reached
@@ -116,7 +116,7 @@ def test_a_processed_row_without_results_is_the_mock_signature(ctx: trip.Context
         "is `processed` with no classification and no extracted fields"]
 
 
-def test_wrong_fields_and_low_confidence_are_quoted(ctx: trip.Context, resources: Resources) -> None:
+def test_wrong_fields_and_low_confidence_are_quoted(ctx: trip.TripContext, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.wrong_field)
 
     problems = verdicts.result_problems(outcome, ctx.pipeline.documents[0].expect)
@@ -124,7 +124,7 @@ def test_wrong_fields_and_low_confidence_are_quoted(ctx: trip.Context, resources
     assert "has `name` = `Somebody Else`, expected `Dr. Jane Real`" in problems
 
 
-def test_an_import_error_stops_the_wait_and_names_the_error(ctx: trip.Context, resources: Resources) -> None:
+def test_an_import_error_stops_the_wait_and_names_the_error(ctx: trip.TripContext, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.import_error)
 
     assert not outcome.reached
@@ -134,7 +134,7 @@ def test_an_import_error_stops_the_wait_and_names_the_error(ctx: trip.Context, r
     assert outcome.pushed.message_id in verdicts.unfinished_message_ids([outcome])
 
 
-def test_without_a_worker_the_timeout_reports_status_and_queue_depths(ctx: trip.Context) -> None:
+def test_without_a_worker_the_timeout_reports_status_and_queue_depths(ctx: trip.TripContext) -> None:
     short = replace(ctx, pipeline=replace(ctx.pipeline, timeout_s=1.5))
     document = short.pipeline.documents[0]
     outcome = trip.run_document(short, "cme", document)
@@ -150,7 +150,7 @@ def test_without_a_worker_the_timeout_reports_status_and_queue_depths(ctx: trip.
     assert sweep.unreached == []
 
 
-def test_a_crashing_worker_dead_letters_the_message_and_the_sweep_finds_it(ctx: trip.Context,
+def test_a_crashing_worker_dead_letters_the_message_and_the_sweep_finds_it(ctx: trip.TripContext,
                                                                            resources: Resources) -> None:
     with ScriptedWorker(resources, smoke_env.crash):
         outcome = trip.run_document(ctx, "cme", ctx.pipeline.documents[0])
@@ -167,12 +167,12 @@ def test_a_crashing_worker_dead_letters_the_message_and_the_sweep_finds_it(ctx: 
     assert [m.message_id for m in left] == [foreign]
 
 
-def test_a_slow_invocation_is_reported_with_its_duration(ctx: trip.Context, resources: Resources) -> None:
+def test_a_slow_invocation_is_reported_with_its_duration(ctx: trip.TripContext, resources: Resources) -> None:
     outcome = run(ctx, resources, smoke_env.slow)
     assert [i.duration_ms for i in outcome.logs.invocations] == [75000.0]
 
 
-def test_run_objects_are_removed_by_prefix_only(ctx: trip.Context) -> None:
+def test_run_objects_are_removed_by_prefix_only(ctx: trip.TripContext) -> None:
     s3 = ctx.clients.s3
     for key in (f"deployverify/{RUN}/a.pdf", f"deployverify/{RUN}/b/c.pdf", "deployverify/dv-other-run/a.pdf",
                 "user-uploads/x.pdf"):

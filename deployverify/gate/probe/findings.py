@@ -28,7 +28,7 @@ TASK = "/var/task/"
 
 
 @dataclass(frozen=True)
-class Context:
+class ProbeJudgeContext:
     """What the fix suggestions need besides the probe report."""
 
     index: BundleIndex
@@ -41,7 +41,7 @@ class Context:
     strict: bool = False  # a first-party module no handler reaches fails DV220 like a reached one
 
 
-def shown_path(path: str, ctx: Context) -> str:
+def shown_path(path: str, ctx: ProbeJudgeContext) -> str:
     """A sandbox path as the user knows it: bundle-relative for the bundle, as-is otherwise."""
     for prefix in (ctx.task_root, TASK):
         if path.startswith(prefix):
@@ -49,7 +49,7 @@ def shown_path(path: str, ctx: Context) -> str:
     return path
 
 
-def _frame_in(frames: list[list[Any]], ctx: Context) -> tuple[str, int] | None:
+def _frame_in(frames: list[list[Any]], ctx: ProbeJudgeContext) -> tuple[str, int] | None:
     """The innermost frame in the bundle: where the failing statement is."""
     for file, line, *_ in reversed(frames):
         local = shown_path(str(file), ctx)
@@ -58,12 +58,12 @@ def _frame_in(frames: list[list[Any]], ctx: Context) -> tuple[str, int] | None:
     return None
 
 
-def _where(frames: list[list[Any]], ctx: Context) -> str:
+def _where(frames: list[list[Any]], ctx: ProbeJudgeContext) -> str:
     frame = _frame_in(frames, ctx)
     return f" at {frame[0]}:{frame[1]}" if frame else ""
 
 
-def fix_for(record: dict[str, Any], ctx: Context, *, say_where: bool = True) -> str:
+def fix_for(record: dict[str, Any], ctx: ProbeJudgeContext, *, say_where: bool = True) -> str:
     """What to do about one failed import (a probe module record or handler record)."""
     frames = record.get("frames", []) if say_where else []
     missing = record.get("missing")
@@ -88,7 +88,7 @@ def fix_for(record: dict[str, Any], ctx: Context, *, say_where: bool = True) -> 
             "the handler")
 
 
-def error_text(record: dict[str, Any], ctx: Context) -> str:
+def error_text(record: dict[str, Any], ctx: ProbeJudgeContext) -> str:
     kind = record.get("cause_type") or record.get("error_type", "Error")
     message = record.get("cause_message") or record.get("message", "")
     return f"{kind}: {message}{_where(record.get('frames', []), ctx)}"
@@ -123,7 +123,7 @@ def _functions_in(file: Path) -> list[str]:
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
 
 
-def judge_handler(record: dict[str, Any], ctx: Context) -> HandlerVerdict | None:
+def judge_handler(record: dict[str, Any], ctx: ProbeJudgeContext) -> HandlerVerdict | None:
     """None when the handler resolved; otherwise the init error Lambda would report and what to change."""
     if record.get("ok") or (record.get("needs_aws") and not ctx.aws_reachable):
         return None
@@ -152,7 +152,7 @@ def judge_handler(record: dict[str, Any], ctx: Context) -> HandlerVerdict | None
     return HandlerVerdict(handler, error_type, reason, fix)
 
 
-def _relative(info: Any, ctx: Context) -> str:
+def _relative(info: Any, ctx: ProbeJudgeContext) -> str:
     try:
         return f"`{Path(info.path).relative_to(ctx.index.root).as_posix()}`"
     except ValueError:
@@ -161,7 +161,7 @@ def _relative(info: Any, ctx: Context) -> str:
 
 # -- import-time AWS calls ------------------------------------------------------------------------------------------
 
-def aws_call_site(record: dict[str, Any], ctx: Context) -> tuple[str, int, str] | None:
+def aws_call_site(record: dict[str, Any], ctx: ProbeJudgeContext) -> tuple[str, int, str] | None:
     """The innermost first-party frame of a call that could not reach AWS: (bundle path, line, source line)."""
     own = {m.path.relative_to(ctx.index.root).as_posix() for m in ctx.index.first_party_modules()
            if m.path.is_relative_to(ctx.index.root)}
@@ -173,7 +173,7 @@ def aws_call_site(record: dict[str, Any], ctx: Context) -> tuple[str, int, str] 
     return (frame[0], frame[1], "") if frame else None
 
 
-def aws_at_import_finding(record: dict[str, Any], ctx: Context, rule: str, what: str) -> Finding | None:
+def aws_at_import_finding(record: dict[str, Any], ctx: ProbeJudgeContext, rule: str, what: str) -> Finding | None:
     """A warning for a module (or handler) whose import stopped at a call to AWS the offline probe cannot make."""
     if not record.get("needs_aws") or ctx.aws_reachable:
         return None
@@ -222,7 +222,7 @@ def _importers(index: BundleIndex) -> dict[str, list[tuple[str, int, bool]]]:
     return found
 
 
-def first_party_findings(report: dict[str, Any] | None, ctx: Context) -> list[Finding]:
+def first_party_findings(report: dict[str, Any] | None, ctx: ProbeJudgeContext) -> list[Finding]:
     findings: list[tuple[bool, Finding]] = []
     reached = None if ctx.strict else reached_first_party(report, ctx.index)
     for name, record in sorted((report or {}).get("modules", {}).items()):
@@ -250,7 +250,7 @@ def first_party_findings(report: dict[str, Any] | None, ctx: Context) -> list[Fi
     return [f for _, f in sorted(findings, key=lambda item: (not item[0], item[1].path))]
 
 
-def third_party_findings(report: dict[str, Any] | None, ctx: Context,
+def third_party_findings(report: dict[str, Any] | None, ctx: ProbeJudgeContext,
                          statically_reached: Iterable[str]) -> list[Finding]:
     static = set(statically_reached)
     dynamic = reached_dynamically(report)
@@ -287,11 +287,11 @@ def third_party_findings(report: dict[str, Any] | None, ctx: Context,
 
 
 
-def context_for(target: Any, index: BundleIndex) -> Context:
+def context_for(target: Any, index: BundleIndex) -> ProbeJudgeContext:
     """Suggestions search the target's source roots, else the folder of its target file (never the bundle)."""
     roots = tuple(target.source_roots()) or ((target.source_path.parent,) if target.source_path else ())
     base = target.source_path.parent if target.source_path else None
-    return Context(index=index, source_roots=roots, python=target.python_version,
+    return ProbeJudgeContext(index=index, source_roots=roots, python=target.python_version,
                    architecture=target.architecture, display_base=base)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from deployverify.gate.probe.findings import Context, aws_at_import_finding, judge_handler
+from deployverify.gate.probe.findings import ProbeJudgeContext, aws_at_import_finding, judge_handler
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import OFFLINE_AWS_ENV, cached_probe
 from deployverify.gate.probe.selection import select_sandbox
@@ -115,7 +115,7 @@ def test_where_the_probe_may_reach_aws_the_import_time_call_is_made(tmp_path: Pa
     target = load_target(target_file, env={})
     selection = select_sandbox(target, image=TEST_IMAGE, pull=False)
     index = BundleIndex.from_bundle(tmp_path / "bundle")
-    ctx = Context(index=index, source_roots=(), python="3.11", aws_reachable=True)
+    ctx = ProbeJudgeContext(index=index, source_roots=(), python="3.11", aws_reachable=True)
     with moto_server() as endpoint:
         credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_SESSION_TOKEN": "testing", "AWS_ENDPOINT_URL": endpoint}
