@@ -33,4 +33,4 @@ def test_no_two_public_classes_share_a_name() -> None:
 
 def test_the_scan_sees_the_package() -> None:
     classes = public_classes()
-    assert "RunContext" in classes and "WheelPlatform" in classes and "ModuleImportWorker" in classes
+    assert {"RunContext", "WheelPlatform", "ModuleImportWorker"} <= set(classes)
