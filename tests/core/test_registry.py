@@ -75,6 +75,28 @@ def test_outcome_markers_name_registered_checks_and_outcomes() -> None:
     assert sorted(k for k in claims if k[0] not in CHECKS or k[1] not in ("pass", "fail")) == []
 
 
+def unproven_outcomes(claims: dict[tuple[str, str], list[str]]) -> dict[str, list[str]]:
+    """Check id -> the outcomes ("fail", "pass") no marked test shows, for every registered id."""
+    missing = {check_id: [o for o in ("fail", "pass") if (check_id, o) not in claims] for check_id in CHECKS}
+    return {check_id: outcomes for check_id, outcomes in missing.items() if outcomes}
+
+
+def test_every_check_has_a_test_where_it_fails_and_one_where_it_passes() -> None:
+    """Issue 14 item 7: a check nobody has seen fail may be unable to; one nobody has seen pass may never pass.
+    The markers' claims are themselves checked by tests/conftest.py when the marked tests run."""
+    assert unproven_outcomes(proving_tests(ROOT / "tests")) == {}, (
+        "mark a test that runs the check with @pytest.mark.dv_outcomes('DVnnn:fail') / ('DVnnn:pass')")
+
+
+def test_the_outcome_rule_names_an_id_missing_either_outcome() -> None:
+    first, second = list(CHECKS)[:2]
+    every = {(check_id, outcome): ["tests/x.py::test_x"] for check_id in CHECKS for outcome in ("fail", "pass")}
+    assert unproven_outcomes(every) == {}
+    without = {key: tests for key, tests in every.items()
+               if key not in ((first, "fail"), (second, "fail"), (second, "pass"))}
+    assert unproven_outcomes(without) == {first: ["fail"], second: ["fail", "pass"]}
+
+
 def test_docs_checks_md_is_generated_from_code() -> None:
     committed = (ROOT / "docs" / "checks.md").read_text(encoding="utf-8")
     assert committed == checks_markdown(), (
