@@ -63,6 +63,12 @@ def result_problems(outcome: DocumentOutcome, expect: Expectation) -> list[str]:
             found.append(f"lacks the field `{name}` (expected `{wanted}`)")
         elif not _same(wanted, fields[name]):
             found.append(f"has `{name}` = `{fields[name]}`, expected `{wanted}`")
+    # The target lists the exact extracted fields: a key it does not expect is a wrong result too (a stub that
+    # returns a canned payload, or an extractor reading the wrong document), not harmless extra data.
+    unexpected = sorted(set(fields) - set(expect.fields)) if expect.fields else []
+    for name in unexpected:
+        found.append(f"has the unexpected field `{name}` = `{fields[name]}` (the target expects exactly "
+                     f"{', '.join(f'`{n}`' for n in expect.fields)}; add it to the expectation or stop writing it)")
     return found
 
 

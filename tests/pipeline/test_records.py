@@ -81,7 +81,7 @@ def test_the_records_are_frozen(record: object) -> None:
 def test_the_verdicts_read_the_stage_records() -> None:
     assert verdicts.not_reached_fix(MOCK_INCIDENT) == "invocation r named document 44 and ended without error"
     assert verdicts.result_problems(PROCESSED, Expectation(type="cme_certificate", min_confidence=0.99,
-                                                           fields={"name": "Dr. Jane Real"})) == [
+                                                           fields=dict(PROCESSED.row.fields))) == [
         "has confidence 0.95, below 0.99"]
     # the mock's invocation ended cleanly: SQS deleted its message, nothing is left to sweep
     assert verdicts.unfinished_message_ids([PROCESSED, NEVER_SENT, MOCK_INCIDENT]) == []
@@ -110,3 +110,15 @@ def test_each_document_travels_once_per_run_and_every_process_reads_the_same_out
     assert seen[2] == seen[3]
     assert (seen[0].key, seen[2].file) == ("a.pdf#2", "/f/b.pdf")
     assert [o.key for o in first.shared.outcomes()] == ["a.pdf#2", "b.pdf"]
+
+
+def test_dv502_names_an_extracted_field_the_target_does_not_expect() -> None:
+    """DV502 promises exactly the expected fields: an extra key fails, quoting it; the exact set passes."""
+    exact = Expectation(type="cme_certificate", fields=dict(PROCESSED.row.fields))
+    assert verdicts.result_problems(PROCESSED, exact) == []
+    fewer = Expectation(type="cme_certificate", fields={"name": "Dr. Jane Real", "credits": 12.5})
+    assert verdicts.result_problems(PROCESSED, fewer) == [
+        "has the unexpected field `nested` = `{'ok': True}` (the target expects exactly `name`, `credits`; add it to "
+        "the expectation or stop writing it)"]
+    # No expected fields at all: the target only asks for a classification, so no key is unexpected.
+    assert verdicts.result_problems(PROCESSED, Expectation(type="cme_certificate")) == []
