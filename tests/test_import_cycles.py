@@ -53,7 +53,8 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                    parents = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parents, base]).strip(".")
                 targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
             graph[name] |= {t for t in targets if t in files and t != name}
     return graph
