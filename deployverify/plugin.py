@@ -361,6 +361,7 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
     """The built bundle, or the error that stopped the build; DV101 reports the error, the rest are blocked by it."""
     from deployverify.core.errors import BuildError, BundleError
     from deployverify.gate.build.build import ensure_built
+    from deployverify.gate.build.remote_layers import with_remote_layers
 
     # Functions with the same bundle get the same outcome, built once per process; one `sam build` builds every
     # function of its template, so its failure is every such function's and is not run again for each.
@@ -370,7 +371,8 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
         return failed_build
     if bundle not in _built:
         try:
-            _built[bundle] = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
+            built = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
+            _built[bundle] = with_remote_layers(built, bundle, target, dv_run.cache_dir)
         except (BuildError, BundleError) as exc:
             _built[bundle.sam.template if bundle.sam else bundle] = exc
             return exc

@@ -98,22 +98,22 @@ def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction,
     lines = ["    bundle:",
              f"      sam: {{template: {_scalar(_relative(app.template.resolve(), base).rstrip('/'))}, "
              f"function: {built_from.logical_id}}}{shared}"]
-    local, remote = [], []
+    entries = []
     for layer_ref in fn.layers:
         layer = app.layer(layer_ref.logical_id) if layer_ref.logical_id else None
         folder = layer.built_folder(app.build_dir.resolve()) if layer else None
         if folder is not None and layer is not None:
             how = f"built by sam build (BuildMethod {layer.build_method})" if layer.build_method else "ContentUri"
-            local.append(f"      - {_scalar(_relative(folder, base).rstrip('/'))}  # {layer.logical_id}: {how}")
+            entries.append(f"      - {_scalar(_relative(folder, base).rstrip('/'))}  # {layer.logical_id}: {how}")
+        elif layer_ref.describe().startswith("arn:"):
+            entries.append(f"      - {_scalar(layer_ref.describe())}  # by ARN: downloaded when AWS answers, else "
+                           "rebuilt if it is a known public layer (Powertools)")
         else:
-            remote.append(layer_ref.describe())
-    if local:
+            lines.append(f"      # Not checked: layer {layer_ref.describe()} is neither in this template nor an ARN "
+                         "known before deploy; list its content's folder under layers.")
+    if entries:
         lines += ["      # Layers, extracted to /opt in this order (a later layer wins, as in Lambda).",
-                  "      layers:", *local]
-    for arn in remote:
-        lines.append(f"      # Not checked yet: layer {arn} is not in this template; the gate cannot fetch a remote "
-                     "layer yet, so modules it provides are reported missing. Download it into a folder and list "
-                     "that folder under layers.")
+                  "      layers:", *entries]
     return lines
 
 

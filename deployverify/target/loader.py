@@ -244,18 +244,20 @@ def _bundle(doc: LocatedDocument, base: Path, raw: dict[str, Any], at: Path_) ->
             raise doc.error(at, "required: a build (command, sam or source) or a prebuilt output folder")
     else:
         output = base / raw["output"]
-    for index, layer in enumerate(raw.get("layers", ())):
-        if layer.startswith("arn:"):
-            raise doc.error((*at, "layers", index), f"{layer!r} is a remote layer, which the gate cannot fetch yet: "
-                            "download its content (aws lambda get-layer-version-by-arn) into a folder and list the "
-                            "folder here")
+    declared = list(raw.get("layers", ()))
+    remote = tuple((index, layer) for index, layer in enumerate(declared) if layer.startswith("arn:"))
+    for index, layer in remote:
+        if not layer.startswith("arn:aws") or layer.count(":") < 7 or ":layer:" not in layer:
+            raise doc.error((*at, "layers", index), f"{layer!r} is not a layer version ARN: write "
+                            "arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION, or a folder")
     return model.Bundle(
         output=output.resolve(), command=raw.get("command"),
         cwd=_path(doc, base, raw.get("cwd")) or base, sam=sam,
         source=_existing(doc, base, raw.get("source"), (*at, "source")),
         requirements=_existing(doc, base, raw.get("requirements"), (*at, "requirements")),
         inputs=tuple(base / p for p in raw.get("inputs", ())),
-        layers=tuple(base / p for p in raw.get("layers", ())),
+        layers=tuple(base / p for p in declared if not p.startswith("arn:")),
+        remote_layers=remote,
         source_roots=tuple((base / p).resolve() for p in raw.get("source_roots", ())),
         static_only=tuple(raw.get("static_only", ())))
 

@@ -28,6 +28,9 @@ class Bundle:
     requirements: Path | None = None
     inputs: tuple[Path, ...] = ()
     layers: tuple[Path, ...] = ()
+    # Layers given by ARN, with their place among all the declared layers (Lambda extracts them in that order):
+    # downloaded or rebuilt when the bundle is built (gate/build/remote_layers.py).
+    remote_layers: tuple[tuple[int, str], ...] = ()
     source_roots: tuple[Path, ...] = ()
     # Architectures whose probe may be skipped where the host cannot run their image (only static checks then).
     static_only: tuple[str, ...] = ()

@@ -55,7 +55,7 @@ def test_the_corpus_has_every_case_this_reader_covers() -> None:
     assert {"globals-sub-env", "image-function", "layer-resource", "yaml-syntax-error", "unknown-intrinsic",
             "guarded-import", "long-form-intrinsics", "runtime-313", "arm64-function", "import-time-aws",
             "exec-wrapper-script", "unreached-missing-optional", "same-handler-three-codeuris",
-            "local-layer-shared-code"} <= set(ALL_APPS)
+            "local-layer-shared-code", "powertools-layer-arn"} <= set(ALL_APPS)
 
 
 @pytest.mark.parametrize("app_folder", ALL_APPS, indirect=True)
@@ -90,6 +90,9 @@ def test_init_writes_the_expected_target(app_folder: Path) -> None:
     layers = {f.name: [p.relative_to(app_folder).as_posix() for p in target.bundle_of(f).layers]
               for f in target.functions if target.bundle_of(f).layers}
     assert layers == verdict.get("layers", {})
+    remote = {f.name: [arn for _, arn in target.bundle_of(f).remote_layers]
+              for f in target.functions if target.bundle_of(f).remote_layers}
+    assert remote == verdict.get("remote_layers", {})
     assert target.dlq == verdict.get("dlq")
     for phrase in verdict.get("text", []):
         assert phrase in text

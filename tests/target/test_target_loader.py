@@ -265,11 +265,11 @@ def test_without_a_top_level_bundle_the_first_functions_stands_in(tmp_path: Path
 @pytest.mark.parametrize(("edit", "where", "words"), [
     (("bundle:\n  source: src/common\n  output: build/common\n", ""),
      "deployverify.yaml:12 functions[2].bundle", "has no bundle and there is no top-level bundle"),
-    (("layers/settings]", "'arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7']"),
-     "deployverify.yaml:11 functions[0].bundle.layers[1]", "is a remote layer"),
+    (("layers/settings]", "'arn:aws:lambda:eu-west-1:017000801446:function:AWSLambdaPowertoolsPythonV3:7']"),
+     "deployverify.yaml:11 functions[0].bundle.layers[1]", "is not a layer version ARN"),
     (("bundle: {output: prebuilt/payments}", "bundle: {output: prebuilt/payments, sam: {}}"),
      "deployverify.yaml:14 functions[1].bundle.sam.template", "required"),
-], ids=["no bundle anywhere", "remote layer", "per-function schema"])
+], ids=["no bundle anywhere", "not a layer ARN", "per-function schema"])
 def test_application_errors_name_the_function(tmp_path: Path, edit: tuple[str, str], where: str, words: str) -> None:
     text = APPLICATION.replace(*edit, 1)
     (tmp_path / "src" / "common").mkdir(parents=True)
