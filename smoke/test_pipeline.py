@@ -23,6 +23,9 @@ def test_document_reaches_final_status(outcome: DocumentOutcome) -> None:
     the final status within the target's timeout. If not, the message quotes the last status, the queue and DLQ
     depths and the worker's own words from its logs."""
     dv.evidence(*verdicts.evidence(outcome))
+    timeline = verdicts.trip_timeline(outcome)
+    if timeline:
+        dv.evidence(timeline)  # one multi-line item: the HTML report draws it as the document's timeline
     if outcome.pushed.error:
         dv.fail(f"`{_name(outcome)}` could not be sent into the pipeline: {outcome.pushed.error}; check the bucket, "
                 "queue and database permissions of the identity running deployverify")

@@ -27,6 +27,7 @@ class Pushed:
     message_id: str | None = None
     pushed_ms: int | None = None  # wall clock when the row was inserted: the start of the log window
     error: str | None = None  # why the row, the object or the trigger could not be made
+    steps: tuple[tuple[int, str], ...] = ()  # (wall clock ms, what happened): the trip's first steps, for the report
 
     @property
     def sent(self) -> bool:
@@ -47,6 +48,7 @@ class RowWaited:
     stopped: str | None = None  # why the wait ended before the row moved
     queue_depth: str | None = None  # looked at only when the row did not reach the final status
     dlq_depth: str | None = None
+    changes: tuple[tuple[int, str], ...] = ()  # (wall clock ms, status) each time the wait saw the status change
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class InvocationEvidence:
     max_memory_mb: int | None = None
     status: str | None = None
     error_type: str | None = None
+    started_ms: int | None = None  # the first log line's timestamp
+    ended_ms: int | None = None  # the last log line's (the REPORT line's, when there is one)
 
     @property
     def ended_cleanly(self) -> bool:
@@ -127,8 +131,13 @@ def outcome_from_json(data: Mapping[str, Any]) -> DocumentOutcome:
     invocations = tuple(InvocationEvidence(**{**i, "lines": tuple(i["lines"])}) for i in collected["invocations"])
     return DocumentOutcome(
         key=data["key"], file=data["file"], expected_status=data["expected_status"],
-        pushed=Pushed(**data["pushed"]), row=RowWaited(**data["row"]),
+        pushed=Pushed(**{**data["pushed"], "steps": _steps(data["pushed"].get("steps", ()))}),
+        row=RowWaited(**{**data["row"], "changes": _steps(data["row"].get("changes", ()))}),
         logs=LogsCollected(group=collected["group"], error=collected["error"], tail=tuple(collected["tail"]),
                            invocations=invocations, problems=tuple(collected["problems"]),
                            init_errors=tuple(collected["init_errors"])),
         timings=Timings(**data["timings"]), cleanup_error=data.get("cleanup_error"))
+
+
+def _steps(pairs: Any) -> tuple[tuple[int, str], ...]:
+    return tuple((int(when), str(what)) for when, what in pairs)

@@ -135,17 +135,24 @@ def _send_trigger(ctx: TripContext, document_id: int, object_key: str) -> str:
     return str(ctx.clients.sqs.send_message(**kwargs)["MessageId"])
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def push(ctx: TripContext, document: Document) -> Pushed:
     """Row, object, trigger. Stops at the first failure and records it; what was made so far is in the record."""
     object_key = f"{ctx.pipeline.key_prefix.strip('/')}/{ctx.run_id}/{uuid.uuid4().hex[:8]}-{document.file.name}"
     made = Pushed()
     try:
         document_id = rows.insert_row(ctx.conn, ctx.layout, ctx.run_id, ctx.user_id, object_key, document.file.name)
-        made = replace(made, document_id=document_id, pushed_ms=int(time.time() * 1000))
+        made = replace(made, document_id=document_id, pushed_ms=_now_ms(),
+                       steps=((_now_ms(), f"row inserted, status `{INITIAL_STATUS}`"),))
         ctx.clients.s3.put_object(Bucket=ctx.pipeline.bucket, Key=object_key, Body=document.file.read_bytes(),
                                   ContentType="application/pdf", Metadata={RUN_METADATA: ctx.run_id})
-        made = replace(made, object_key=object_key)
-        return replace(made, message_id=_send_trigger(ctx, document_id, object_key))
+        made = replace(made, object_key=object_key, steps=(*made.steps, (_now_ms(), "uploaded to S3")))
+        message_id = _send_trigger(ctx, document_id, object_key)
+        sent = "invoked" if message_id.startswith("invoke:") else "trigger message sent"
+        return replace(made, message_id=message_id, steps=(*made.steps, (_now_ms(), sent)))
     except PUSH_ERRORS as exc:
         return replace(made, error=_describe(exc))
     except BaseException:
@@ -216,8 +223,12 @@ def wait_for_row(ctx: TripContext, pushed: Pushed, file: str) -> RowWaited:
     final, failed = ctx.pipeline.final_status, ctx.pipeline.failed_status
     watch = _Watch(checked_at=time.monotonic())
 
+    changes: list[tuple[int, str]] = []
+
     def poll() -> tuple[bool, rows.Row | None]:
         row = rows.read_row(ctx.conn, ctx.layout, document_id)
+        if row is not None and (not changes or changes[-1][1] != row.status):
+            changes.append((_now_ms(), str(row.status)))  # the timeline shows when each status was first seen
         if row is None:
             watch.stopped = "the row was deleted while the suite waited for it"
             return True, None
@@ -236,7 +247,8 @@ def wait_for_row(ctx: TripContext, pushed: Pushed, file: str) -> RowWaited:
     # then back off gently, so a wait ends close to when the row changes rather than at a coarse step.
     result = wait_for(expected, ctx.pipeline.timeout_s, poll, first_delay_s=0.05, growth=1.25,
                       max_delay_s=ROW_POLL_MAX_S)
-    waited = RowWaited(waited_s=round(result.waited_s, 2), timed_out=not result.done, stopped=watch.stopped)
+    waited = RowWaited(waited_s=round(result.waited_s, 2), timed_out=not result.done, stopped=watch.stopped,
+                       changes=tuple(changes))
     row = result.last
     if row is not None:
         waited = replace(waited, status=row.status, document_type=row.document_type, confidence=row.confidence,
@@ -292,7 +304,9 @@ def collect_logs(ctx: TripContext, pushed: Pushed, waited: RowWaited) -> LogsCol
             request_id=invocation.request_id, lines=tuple(lines),
             duration_ms=report.duration_ms if report else None, init_ms=report.init_ms if report else None,
             max_memory_mb=report.max_memory_mb if report else None, status=report.status if report else None,
-            error_type=report.error_type if report else None))
+            error_type=report.error_type if report else None,
+            started_ms=invocation.started_ms or None,
+            ended_ms=invocation.lines[-1].timestamp_ms if invocation.lines else None))
         problems.extend(redact.redact(logs.summarise(p)) for p in logs.problems(invocation.lines))
     return LogsCollected(
         group=group, tail=tuple(redact.redact_all(view.tail(8))), invocations=tuple(invocations),

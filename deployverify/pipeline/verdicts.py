@@ -6,6 +6,7 @@ or a database.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -85,6 +86,27 @@ def evidence(outcome: DocumentOutcome) -> list[str]:
     if outcome.cleanup_error:
         lines.append(f"cleanup problem: {outcome.cleanup_error}")
     return lines
+
+
+def trip_timeline(outcome: DocumentOutcome) -> str | None:
+    """The document's trip as one evidence item of ISO-timed lines (uploaded, message sent, invocation start and
+    end, each status the wait saw), which the HTML report draws as a timeline; None before anything was sent."""
+    steps = [*outcome.pushed.steps]
+    for invocation in outcome.logs.invocations:
+        if invocation.started_ms:
+            steps.append((invocation.started_ms, f"invocation {invocation.request_id} started"))
+        if invocation.ended_ms:
+            ended = "ended" if invocation.ended_cleanly else f"ended with {invocation.error_type or 'an error'}"
+            steps.append((invocation.ended_ms, f"invocation {invocation.request_id} {ended}"))
+    steps += [(when, f"row status `{status}`") for when, status in outcome.row.changes]
+    if len(steps) < 2:
+        return None
+    name = f"document {outcome.pushed.document_id} ({Path(outcome.file).name}) trip"
+    return "\n".join([name, *(f"{_iso(when)} {what}" for when, what in sorted(steps, key=lambda s: s[0]))])
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def unfinished_message_ids(outcomes: Sequence[DocumentOutcome]) -> list[str]:

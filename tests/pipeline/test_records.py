@@ -122,3 +122,31 @@ def test_dv502_names_an_extracted_field_the_target_does_not_expect() -> None:
         "the expectation or stop writing it)"]
     # No expected fields at all: the target only asks for a classification, so no key is unexpected.
     assert verdicts.result_problems(PROCESSED, Expectation(type="cme_certificate")) == []
+
+
+
+
+def test_the_trip_is_one_timed_evidence_item_the_html_report_draws_as_a_timeline() -> None:
+    from deployverify.reports.timeline import trip as read_trip
+
+    t0 = 1_767_225_600_000
+    timed = dataclasses.replace(
+        PROCESSED,
+        pushed=dataclasses.replace(PROCESSED.pushed, steps=((t0, "row inserted, status `uploaded`"),
+                                                            (t0 + 40, "uploaded to S3"),
+                                                            (t0 + 55, "trigger message sent"))),
+        row=dataclasses.replace(PROCESSED.row, changes=((t0 + 60, "uploaded"), (t0 + 900, "processed"))),
+        logs=dataclasses.replace(PROCESSED.logs, invocations=(dataclasses.replace(
+            PROCESSED.logs.invocations[0], started_ms=t0 + 120, ended_ms=t0 + 880),)))
+    text = verdicts.trip_timeline(timed)
+    assert text is not None
+    assert text.splitlines()[0] == "document 42 (cme.pdf) trip"
+    assert text.splitlines()[-1] == "2026-01-01T00:00:00.900+00:00 row status `processed`"
+    drawn = read_trip(text)
+    assert drawn is not None
+    assert drawn["name"] == "document 42 (cme.pdf) trip"
+    assert drawn["span_s"] == 0.9
+    # the records travel between processes as JSON: the steps survive the round trip
+    assert records.outcome_from_json(json.loads(json.dumps(records.outcome_to_json(timed)))) == timed
+    # nothing was sent: no timeline
+    assert verdicts.trip_timeline(NEVER_SENT) is None
