@@ -63,13 +63,17 @@ def oldest_message_age(cloudwatch: Any, sqs: Any, queue_url: str, window_min: in
     name = dlq.queue_name(queue_url)
     points = _datapoints(cloudwatch, "AWS/SQS", "ApproximateAgeOfOldestMessage",
                          [{"Name": "QueueName", "Value": name}], window_min, "Maximum")
-    metric_age = max((float(p.get("Maximum", 0)) for p in points), default=0.0)
+    if points:
+        # The metric answers without touching the queue. Peeking (ReceiveMessage) raises each message's receive
+        # count, which on a trigger queue with a low maxReceiveCount could dead-letter live work: the canary only
+        # peeks where no metric exists (an endpoint without SQS metrics, a queue younger than a metric period).
+        metric_age = max(float(p.get("Maximum", 0)) for p in points)
+        return QueueAge(int(metric_age), f"AWS/SQS ApproximateAgeOfOldestMessage (max over {window_min} min)")
     peeked = dlq.sample(sqs, queue_url, count=10)
     now_ms = time.time() * 1000
     ages = [((now_ms - m.sent_ms) / 1000, m.message_id) for m in peeked if m.sent_ms]
-    oldest = max(ages) if ages else None
-    if oldest is not None and oldest[0] >= metric_age:
-        return QueueAge(int(oldest[0]), "SentTimestamp of a message in the queue", oldest[1])
-    if points:
-        return QueueAge(int(metric_age), f"AWS/SQS ApproximateAgeOfOldestMessage (max over {window_min} min)")
+    if ages:
+        oldest = max(ages)
+        return QueueAge(int(oldest[0]), "SentTimestamp of a message peeked in the queue (no metric was published; "
+                                        "the peek raised its receive count by one)", oldest[1])
     return QueueAge(0, "the queue is empty and no metric was published")

@@ -155,3 +155,27 @@ def test_the_canary_metric_lands_under_the_targets_namespace_and_dimensions(aws:
 
     assert sorted(m["MetricName"] for m in metrics) == ["DurationSeconds", "Success"]
     assert all(sorted(d["Name"] for d in m["Dimensions"]) == ["Service", "Stage"] for m in metrics)
+
+
+def test_the_queue_age_comes_from_the_metric_without_touching_the_queue(aws: Any) -> None:
+    """With a published ApproximateAgeOfOldestMessage the canary reads the metric and never receives from the queue
+    (a receive would raise the message's receive count); without one it peeks, and says so."""
+    from deployverify.canary.operations import oldest_message_age
+
+    sqs = aws("sqs")
+    with_metric = sqs.create_queue(QueueName="canary-age-metric")["QueueUrl"]
+    without = sqs.create_queue(QueueName="canary-age-peek")["QueueUrl"]
+    for url in (with_metric, without):
+        sqs.send_message(QueueUrl=url, MessageBody="live work the canary did not create")
+    aws("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=[{
+        "MetricName": "ApproximateAgeOfOldestMessage", "Value": 42.0, "Timestamp": dt.datetime.now(dt.UTC),
+        "Dimensions": [{"Name": "QueueName", "Value": "canary-age-metric"}]}])
+
+    measured = oldest_message_age(aws("cloudwatch"), sqs, with_metric, 60)
+    peeked = oldest_message_age(aws("cloudwatch"), sqs, without, 60)
+
+    assert (measured.age_s, measured.source) == (42, "AWS/SQS ApproximateAgeOfOldestMessage (max over 60 min)")
+    assert "peeked" in peeked.source
+    counts = {url: sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"][0]
+              ["Attributes"]["ApproximateReceiveCount"] for url in (with_metric, without)}
+    assert counts == {with_metric: "1", without: "2"}  # this test's own receive is the first on the metric's queue
