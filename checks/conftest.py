@@ -111,7 +111,8 @@ def sandbox(target: Target, dv_run: RunContext) -> Selection | SandboxUnavailabl
         except SandboxUnavailable as exc:
             return exc
 
-    return _once(("sandbox", target.container_image, target.python_version, dv_run.require_image), choose)
+    return _once(("sandbox", target.container_image, target.python_version, target.architecture, dv_run.require_image),
+                 choose)
 
 
 @pytest.fixture(scope="session")

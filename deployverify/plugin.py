@@ -369,14 +369,16 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
     failed_build = _built.get(bundle.sam.template) if bundle.sam else None
     if failed_build is not None:
         return failed_build
-    if bundle not in _built:
+    # The same code built for another runtime or architecture is another bundle (other wheels, other .so files).
+    key = (bundle, target.runtime, target.architecture)
+    if key not in _built:
         try:
             built = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
-            _built[bundle] = with_remote_layers(built, bundle, target, dv_run.cache_dir)
+            _built[key] = with_remote_layers(built, bundle, target, dv_run.cache_dir)
         except (BuildError, BundleError) as exc:
-            _built[bundle.sam.template if bundle.sam else bundle] = exc
+            _built[bundle.sam.template if bundle.sam else key] = exc
             return exc
-    return _built[bundle]
+    return _built[key]
 
 
 _built: dict[Any, Any] = {}

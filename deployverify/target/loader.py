@@ -110,7 +110,8 @@ def _build(doc: LocatedDocument, source: Path) -> model.Target:
             environment={k: str(v) for k, v in fn.get("environment", {}).items()},
             memory_mb=fn.get("memory_mb"), timeout_s=fn.get("timeout_s"),
             reserved_concurrency=fn.get("reserved_concurrency"), init_budget_ms=fn.get("init_budget_ms", 3000),
-            bundle=_bundle(doc, base, fn["bundle"], ("functions", index, "bundle")) if "bundle" in fn else None))
+            bundle=_bundle(doc, base, fn["bundle"], ("functions", index, "bundle")) if "bundle" in fn else None,
+            runtime=fn.get("runtime"), architecture=fn.get("architecture")))
     bundle = _default_bundle(doc, base, raw, functions)
     secrets = tuple(
         model.Secret(id=s["id"], name=s.get("name", s["id"]), env=s.get("env"), required=tuple(s.get("required", ())),

@@ -51,6 +51,8 @@ class Function:
     reserved_concurrency: int | None = None
     init_budget_ms: int = 3000
     bundle: Bundle | None = None  # its own code and layers; None: the target's top-level bundle
+    runtime: str | None = None  # None: the target's runtime
+    architecture: str | None = None  # None: the target's architecture
 
 
 @dataclass(frozen=True)
@@ -242,16 +244,27 @@ class Target:
                 return function
         raise KeyError(name)
 
+    def platform_of(self, function: Function) -> tuple[str, str]:
+        """(runtime, architecture) the function runs on: its own where it says, else the target's."""
+        return function.runtime or self.runtime, function.architecture or self.architecture
+
     def for_function(self, name: str) -> Target:
-        """The target as the gate sees one function: that function alone, its own bundle as the bundle."""
+        """The target as the gate sees one function: that function alone, its own bundle as the bundle, its own
+        runtime and architecture as the target's (a mixed application is judged function by function)."""
         function = self.function(name)
-        return replace(self, functions=(function,), bundle=self.bundle_of(function))
+        runtime, architecture = self.platform_of(function)
+        return replace(self, functions=(function,), bundle=self.bundle_of(function), runtime=runtime,
+                       architecture=architecture)
 
     def sharing_code(self, name: str) -> Target:
-        """The functions that run the same bundle as `name` (same code, same layers), with that bundle: what one
-        probe and one scan cover, so functions that really share code are probed once."""
-        bundle = self.bundle_of(self.function(name))
-        return replace(self, functions=tuple(f for f in self.functions if self.bundle_of(f) == bundle), bundle=bundle)
+        """The functions that run the same bundle as `name` (same code, same layers) on the same runtime and
+        architecture, with that bundle: what one probe and one scan cover, so shared code is probed once."""
+        function = self.function(name)
+        bundle, platform = self.bundle_of(function), self.platform_of(function)
+        runtime, architecture = platform
+        return replace(self, functions=tuple(f for f in self.functions if self.bundle_of(f) == bundle
+                                             and self.platform_of(f) == platform),
+                       bundle=bundle, runtime=runtime, architecture=architecture)
 
     def secret(self, name: str) -> Secret:
         for secret in self.secrets:

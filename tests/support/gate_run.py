@@ -23,7 +23,7 @@ class GateRun:
 
     def status(self, check_id: str) -> str:
         status = str(self.checks[check_id]["status"])
-        observe(check_id, status)
+        observe(check_id.split(":")[-1], status)  # `Function:DVnnn` proves DVnnn
         return status
 
     def message(self, check_id: str) -> str:
@@ -45,5 +45,9 @@ def run_gate(args: list[str], report_dir: Path, *, env: dict[str, str] | None = 
     output = done.stdout + done.stderr
     report = report_dir / "report.json"
     assert report.exists(), f"no report.json (exit {done.returncode}):\n{output[-3000:]}"
-    checks = {c["id"]: c for c in json.loads(report.read_text())["checks"]}
+    checks: dict[str, dict[str, Any]] = {}
+    for check in json.loads(report.read_text())["checks"]:
+        checks.setdefault(check["id"], check)  # a one-function target's results, by id alone
+        if check.get("function"):  # every function's own, as `Function:DVnnn`
+            checks[f"{check['function']}:{check['id']}"] = check
     return GateRun(done.returncode, checks, output)
