@@ -6,7 +6,6 @@ played by the scripted worker or its bundle variant, as in tests/suites/test_smo
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -38,13 +37,7 @@ CASES: dict[str, tuple[smoke_env.Behaviour, str | None]] = {
 }
 
 
-# CI keeps .ci/run short: one incident per way of failing (judged from the row, from the secret, from the init
-# error). bench/reliability_full.py sets DV_RELIABILITY_FULL=1 and runs every incident.
-FULL = os.environ.get("DV_RELIABILITY_FULL") == "1"
-SELECTED = list(CASES) if FULL else ["example", "mock_stub", "secret_key_mismatch", "import_path"]
-
-
-@pytest.mark.parametrize("case", SELECTED)
+@pytest.mark.parametrize("case", list(CASES))  # the example and every incident, in CI too
 def test_two_processes_give_the_same_verdicts_as_one(case: str, resources: Resources, tmp_path: Path) -> None:
     behaviour, variant = CASES[case]
     source = materialize(variant, tmp_path / "variant") if variant else None
