@@ -101,7 +101,7 @@ def trip_timeline(outcome: DocumentOutcome) -> str | None:
     steps += [(when, f"row status `{status}`") for when, status in outcome.row.changes]
     if len(steps) < 2:
         return None
-    name = f"document {outcome.pushed.document_id} ({Path(outcome.file).name}) trip"
+    name = f"trip of document {outcome.pushed.document_id} ({Path(outcome.file).name})"
     return "\n".join([name, *(f"{_iso(when)} {what}" for when, what in sorted(steps, key=lambda s: s[0]))])
 
 

@@ -140,11 +140,11 @@ def test_the_trip_is_one_timed_evidence_item_the_html_report_draws_as_a_timeline
             PROCESSED.logs.invocations[0], started_ms=t0 + 120, ended_ms=t0 + 880),)))
     text = verdicts.trip_timeline(timed)
     assert text is not None
-    assert text.splitlines()[0] == "document 42 (cme.pdf) trip"
+    assert text.splitlines()[0] == "trip of document 42 (cme.pdf)"
     assert text.splitlines()[-1] == "2026-01-01T00:00:00.900+00:00 row status `processed`"
     drawn = read_trip(text)
     assert drawn is not None
-    assert drawn["name"] == "document 42 (cme.pdf) trip"
+    assert drawn["name"] == "trip of document 42 (cme.pdf)"
     assert drawn["span_s"] == 0.9
     # the records travel between processes as JSON: the steps survive the round trip
     assert records.outcome_from_json(json.loads(json.dumps(records.outcome_to_json(timed)))) == timed

@@ -134,6 +134,7 @@ def test_parallel_run_gives_one_result_per_check_and_cleans_up(resources: Resour
     ids = [c["id"] for c in run.report["checks"]]
     assert len(ids) == len(set(ids)) == 18
     assert len([e for e in run.check("DV501")["evidence"] if e.startswith("document ")]) == 4
+    assert len([e for e in run.check("DV501")["evidence"] if e.startswith("trip of document ")]) == 4  # timelines
     assert_nothing_left(resources, run.run_id, email(resources))
 
 
