@@ -8,23 +8,8 @@ back to it. Type-only imports may point back (a definition and the bindings that
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = {"deployverify": "deployverify", "checks": "deployverify.checks", "smoke": "deployverify.smoke",
-           "reports": "deployverify.reports"}
-
-
-def _module_files() -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for folder, package in SHIPPED.items():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            if "out" in parts:
-                continue
-            name = ".".join((package, *parts)).removesuffix(".__init__")
-            files[name] = path
-    return files
+from tests.support.shipped import shipped_modules
 
 
 def _runs_at_import(tree: ast.Module) -> list[ast.stmt]:
@@ -42,7 +27,7 @@ def _runs_at_import(tree: ast.Module) -> list[ast.stmt]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    files = _module_files()
+    files = dict(shipped_modules())
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]

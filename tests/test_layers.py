@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-# Folder on disk -> its name in the installed package (pyproject's package-dir).
-SHIPPED = {"deployverify": "deployverify", "checks": "deployverify.checks", "smoke": "deployverify.smoke",
-           "reports": "deployverify.reports"}
+from tests.support.shipped import ROOT, shipped_modules
 
 
 def layer_rows() -> list[list[str]]:
@@ -33,16 +30,6 @@ def place(module: str, rows: list[list[str]]) -> tuple[int, str] | None:
             if module == name or module.startswith(name + "."):
                 return index, name
     return None
-
-
-def shipped_modules() -> Iterator[tuple[str, Path]]:
-    for folder, package in SHIPPED.items():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            if "out" in parts or "templates" in parts:
-                continue
-            parts = parts[:-1] if parts[-1] == "__init__" else parts
-            yield ".".join((package, *parts)), path
 
 
 def deployverify_imports(module: str, path: Path) -> Iterator[tuple[str, int]]:

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_FOLDERS = ("deployverify", "checks", "smoke", "reports")
+from tests.support.shipped import ROOT, shipped_modules
 
 
 def public_classes() -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
-    for folder in SHIPPED_FOLDERS:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            if "out" in path.relative_to(ROOT / folder).parts:
-                continue
-            for node in ast.parse(path.read_text(encoding="utf-8")).body:
-                if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-                    found[node.name].append(path.relative_to(ROOT).as_posix())
+    for _, path in shipped_modules():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                found[node.name].append(path.relative_to(ROOT).as_posix())
     return found
 
 
