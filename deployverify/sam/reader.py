@@ -14,7 +14,7 @@ import yaml
 
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.yaml_limits import BoundedSafeLoader, YamlRefused, describe_yaml_error, refuse_oversized
-from deployverify.target.yamlnodes import Path_, format_path
+from deployverify.target.yamlnodes import Path_, format_path, nearest_line
 
 # CloudFormation's short-form tags. `!Ref` and `!Condition` keep their bare key; the rest become `Fn::<Name>`.
 SHORT_TAGS = frozenset({
@@ -32,9 +32,7 @@ class SamDocument:
     lines: dict[Path_, int]
 
     def line(self, path: Path_) -> int:
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path, 1)
+        return nearest_line(self.lines, path)
 
     def where(self, path: Path_) -> str:
         """`template.yaml:14 Resources.Worker.Properties.Handler`: the resource is the second part of the path."""

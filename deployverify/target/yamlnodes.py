@@ -35,6 +35,13 @@ def format_path(path: Path_) -> str:
     return text or "(top level)"
 
 
+def nearest_line(lines: dict[Path_, int], path: Path_) -> int:
+    """The line of `path`, or of its nearest ancestor that has one (a value built from several nodes has none)."""
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
 class LocatedDocument:
     """The loaded value plus the line of each path in it."""
 
@@ -44,9 +51,7 @@ class LocatedDocument:
         self._lines = lines
 
     def line(self, path: Path_) -> int:
-        while path not in self._lines and path:
-            path = path[:-1]
-        return self._lines.get(path, 1)
+        return nearest_line(self._lines, path)
 
     def where(self, path: Path_) -> str:
         return f"{self.filename}:{self.line(path)} {format_path(path)}"
