@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,29 @@ def _layer_runtime(layer: PublicLayer, runtime: str) -> str:
     return f"python{layer.python}" if layer.python else runtime
 
 
+def fill_once(folder: Path, fill: Callable[[Path], str | None],
+              ready: Callable[[Path], bool] = Path.is_dir) -> str | None:
+    """Make `folder` once across processes, whole or not at all: `fill` writes into a scratch folder that is renamed
+    into place only when it returns None, so a killed or failed fill never looks like a layer. Returns the failure."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if ready(folder):
+            return None
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            failure = fill(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if failure:
+            shutil.rmtree(staging, ignore_errors=True)
+            return failure
+        staging.rename(folder)
+    return None
+
+
 def resolve_remote_layer(arn: str, runtime: str, arch: str, cache_dir: Path) -> Path | LayerUnavailable:
     """The folder to mount at /opt for a remote layer (its python/ on sys.path), built once per content.
 
@@ -121,21 +145,20 @@ def resolve_remote_layer(arn: str, runtime: str, arch: str, cache_dir: Path) -> 
     key_text = json.dumps([layer.requirement, layer_runtime, layer.architecture,
                            platform_tags(layer_runtime, layer.architecture)])
     folder = cache_dir / "layers" / hashlib.sha256(key_text.encode()).hexdigest()[:24]
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if (folder / "python").is_dir():
-            return folder
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        mismatch = f"; the function runs on {arch}, which DV201 will judge" if arch != layer.architecture else ""
+    mismatch = f"; the function runs on {arch}, which DV201 will judge" if arch != layer.architecture else ""
+
+    def install(staging: Path) -> str | None:
         say(f"installing public layer {arn} as {layer.describe()} (it cannot be downloaded here){mismatch}")
         try:
             pip_install_for_lambda([layer.requirement], staging / "python", layer_runtime, layer.architecture)
         except BuildError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            return LayerUnavailable(arn, f"it is {layer.describe()}, and installing that failed: {exc}")
+            return f"it is {layer.describe()}, and installing that failed: {exc}"
         (staging / "deployverify-layer.json").write_text(json.dumps(
             {"arn": arn, "requirement": layer.requirement, "runtime": layer_runtime,
              "architecture": layer.architecture, "pinned": layer.pinned_version is not None}))
-        staging.rename(folder)  # whole or absent: a killed install never looks like a layer
+        return None
+
+    failure = fill_once(folder, install, ready=lambda f: (f / "python").is_dir())
+    if failure:
+        return LayerUnavailable(arn, failure)
     return folder

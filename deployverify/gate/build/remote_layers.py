@@ -11,18 +11,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from filelock import FileLock
 
 from deployverify.core.errors import BundleError
 from deployverify.core.progress import say
 from deployverify.gate.build.cached import BuiltBundle
-from deployverify.gate.build.public_layers import LayerUnavailable, resolve_remote_layer
+from deployverify.gate.build.public_layers import LayerUnavailable, fill_once, resolve_remote_layer
 from deployverify.target.model import Bundle, Target
 
 DOWNLOAD_TIMEOUT_S = 60
@@ -44,23 +42,22 @@ def _downloaded(arn: str, cache_dir: Path) -> Path | None:
     if not location.startswith("https://"):
         return None  # an emulator's s3:// placeholder: not a download link
     folder = cache_dir / "layers" / ("aws-" + hashlib.sha256(arn.encode()).hexdigest()[:24])
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if folder.is_dir():
-            return folder
+
+    def download(staging: Path) -> str | None:
         try:
             response = requests.get(location, timeout=DOWNLOAD_TIMEOUT_S)
             response.raise_for_status()
-            staging = folder.with_name(folder.name + ".partial")
-            shutil.rmtree(staging, ignore_errors=True)
             with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-                for member in archive.namelist():  # a layer zip is extracted under /opt: nothing may leave it
-                    if member.startswith("/") or ".." in Path(member).parts:
-                        return None
+                # a layer zip is extracted under /opt: nothing in it may leave that folder
+                if any(m.startswith("/") or ".." in Path(m).parts for m in archive.namelist()):
+                    return "its zip holds paths outside the layer folder"
                 archive.extractall(staging)
-            staging.rename(folder)
-        except (requests.RequestException, zipfile.BadZipFile, OSError):
-            return None
+        except (requests.RequestException, zipfile.BadZipFile, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    if fill_once(folder, download):
+        return None  # fall back to the known public layers
     say(f"downloaded layer {arn} with GetLayerVersionByArn")
     return folder
 
