@@ -8,8 +8,9 @@ back to it. Type-only imports may point back (a definition and the bindings that
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
-from tests.support.shipped import shipped_modules
+from tests.support.shipped import imported_base, shipped_modules
 
 
 def _runs_at_import(tree: ast.Module) -> list[ast.stmt]:
@@ -30,16 +31,12 @@ def import_graph() -> dict[str, set[str]]:
     files = dict(shipped_modules())
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in _runs_at_import(ast.parse(path.read_text(encoding="utf-8"))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parents = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*parents, base]).strip(".")
+                base = imported_base(name, path, node)
                 targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
             graph[name] |= {t for t in targets if t in files and t != name}
     return graph
@@ -98,3 +95,15 @@ def test_the_graph_holds_runtime_imports_and_not_type_only_ones() -> None:
     assert "deployverify.gate.stubscan.bindings" in graph["deployverify.gate.stubscan.symbols"]
     # bindings names the symbols' classes only under TYPE_CHECKING: no edge back
     assert "deployverify.gate.stubscan.symbols" not in graph["deployverify.gate.stubscan.bindings"]
+
+
+def test_relative_imports_resolve_from_the_importing_module() -> None:
+    def base(source: str, module: str, file: str) -> str:
+        node = ast.parse(source).body[0]
+        assert isinstance(node, ast.ImportFrom)
+        return imported_base(module, Path(file), node)
+
+    assert base("from . import x", "deployverify.gate", "deployverify/gate/__init__.py") == "deployverify.gate"
+    assert base("from . import x", "deployverify.gate.cold_start", "cold_start.py") == "deployverify.gate"
+    assert base("from ..sam import y", "deployverify.gate.cold_start", "cold_start.py") == "deployverify.sam"
+    assert base("from deployverify.core import z", "deployverify.gate.cold_start", "x.py") == "deployverify.core"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.shipped import ROOT, shipped_modules
+from tests.support.shipped import ROOT, imported_base, shipped_modules
 
 
 def layer_rows() -> list[list[str]]:
@@ -33,17 +33,11 @@ def place(module: str, rows: list[list[str]]) -> tuple[int, str] | None:
 
 
 def deployverify_imports(module: str, path: Path) -> Iterator[tuple[str, int]]:
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            names = [base]
+            names = [imported_base(module, path, node)]
         else:
             continue
         yield from ((name, node.lineno) for name in names if name.startswith("deployverify."))

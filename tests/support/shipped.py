@@ -4,6 +4,7 @@ size, class names) all read the package through this one list."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,3 +23,14 @@ def shipped_modules() -> Iterator[tuple[str, Path]]:
                 continue
             parts = parts[:-1] if parts[-1] == "__init__" else parts
             yield ".".join((package, *parts)), path
+
+
+def imported_base(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute name a `from ... import` in `module` (file `path`) reads from: `from . import x` in a package's
+    __init__ is relative to the package itself, in any other module to the module's package."""
+    if not node.level:
+        return node.module or ""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    anchor = package.split(".")
+    anchor = anchor[: len(anchor) - (node.level - 1)]
+    return ".".join([*anchor, node.module] if node.module else anchor)
