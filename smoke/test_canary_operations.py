@@ -22,10 +22,11 @@ from deployverify.target import Target
 @pytest.mark.canary
 @check("DV616")
 def test_dlq_empty_and_nothing_expiring(target: Target, aws: Any) -> None:
-    """The DLQ holds at most `canary.max_dlq_messages` (default 0) messages. The oldest parked message's age
-    (SentTimestamp, or AWS/SQS ApproximateAgeOfOldestMessage) is set against the queue's retention: SQS deletes it
-    when it expires, so the message says how long is left, and a warning comes once the oldest message has used
-    `canary.dlq_warn_retention_percent` (default 50%) of the retention. Messages are peeked, never taken."""
+    """The DLQ holds at most `canary.max_dlq_messages` (default 0) messages. The oldest parked message's age is set
+    against the queue's retention: SQS deletes it when it expires, so the message says how long is left, and a
+    warning comes once the oldest message has used `canary.dlq_warn_retention_percent` (default 50%) of the
+    retention. The age comes from AWS/SQS ApproximateAgeOfOldestMessage; only where no metric is published is a
+    message peeked for its SentTimestamp (never taken), and the evidence says which."""
     if target.dlq is None:
         dv.not_applicable("the target declares no DLQ (dlq.queue)")
     try:
@@ -34,7 +35,7 @@ def test_dlq_empty_and_nothing_expiring(target: Target, aws: Any) -> None:
         dv.fail(f"DLQ `{target.dlq}` does not exist; deploy it or fix dlq.queue")
     canary = target.canary
     dv.evidence(f"`{found.queue}`: {found.depth} message(s), oldest {age_text(found.oldest_age_s)} "
-                f"({found.age_source}), retention {age_text(found.retention_s)}; peeked, not taken")
+                f"({found.age_source}), retention {age_text(found.retention_s)}")
     message = registry.message("DV616", queue=found.queue, count=found.depth, threshold=canary.max_dlq_messages,
                                oldest=age_text(found.oldest_age_s), left=age_text(found.left_s),
                                retention=age_text(found.retention_s))
