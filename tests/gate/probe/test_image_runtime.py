@@ -18,19 +18,21 @@ BAD = REPO / "fixtures" / "bad-bundles"
 sys.path.insert(0, str(BAD))
 from make_imports import complete  # noqa: E402 - the fixture generator lives beside the fixtures
 
-PROBE_CHECKS = ("DV211", "DV212", "DV220", "DV221")
+# DV001 too: the machine has Docker and the image; a wrong image is DV230's one failure, not a missing prerequisite.
+BLOCKED_BY_DV230 = ("DV001", "DV211", "DV212", "DV220", "DV221")
 
 
-def gate(tmp_path: Path, runtime: str, image: str) -> GateRun:
-    """The namespace_handler bundle gated on `runtime` with `image` forced; CI unset, so a fallback would pass."""
+def gate(tmp_path: Path, runtime: str, image: str, *, ci: str = "") -> GateRun:
+    """The namespace_handler bundle gated on `runtime` with `image` forced; CI unset unless `ci`: a fallback
+    would pass."""
     bundle = complete(BAD / "namespace_handler", tmp_path / "bundle")
     return run_gate(["--bundle", str(bundle), "--handler", "src/app.handler", "--runtime", runtime, "--image", image,
-                     "-k", " or ".join(("DV230", *PROBE_CHECKS))],
-                    tmp_path / "report", env={"DV_CACHE_DIR": str(tmp_path / "cache"), "CI": ""})
+                     "-k", " or ".join(("DV230", *BLOCKED_BY_DV230))],
+                    tmp_path / "report", env={"DV_CACHE_DIR": str(tmp_path / "cache"), "CI": ci})
 
 
 def assert_blocked_by_dv230(run: GateRun) -> None:
-    for check in PROBE_CHECKS:
+    for check in BLOCKED_BY_DV230:
         assert (run.status(check), run.message(check)) == ("skip", "blocked by DV230"), check
     assert "APIError" not in run.output
     assert "Traceback" not in run.output
@@ -38,9 +40,10 @@ def assert_blocked_by_dv230(run: GateRun) -> None:
 
 
 @pytest.mark.dv_outcomes("DV230:fail")
-def test_an_image_without_the_runtimes_python_fails_dv230_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_an_image_without_the_runtimes_python_fails_dv230_once(tmp_path: Path, ci: str) -> None:
     require_docker()
-    run = gate(tmp_path, "python3.14", TEST_IMAGE)
+    run = gate(tmp_path, "python3.14", TEST_IMAGE, ci=ci)
     assert run.status("DV230") == "fail"
     message = run.message("DV230")
     assert message == (
@@ -72,5 +75,5 @@ def test_the_runtimes_own_image_passes(tmp_path: Path) -> None:
     run = gate(tmp_path, "python3.11", TEST_IMAGE)
     assert run.status("DV230") == "pass", run.message("DV230")
     assert f"Docker container of `{TEST_IMAGE}`" in run.evidence("DV230")
-    for check in ("DV211", "DV220", "DV221"):
+    for check in ("DV001", "DV211", "DV220", "DV221"):
         assert run.status(check) == "pass", f"{check}: {run.message(check)}"
