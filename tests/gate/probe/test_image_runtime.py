@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.broken_image import image_without_python311
+from tests.support.broken_image import image_with_unrunnable_python311, image_without_python311
 from tests.support.env import TEST_IMAGE, require_bwrap, require_docker
 from tests.support.gate_run import GateRun, run_gate
 
@@ -67,6 +67,25 @@ def test_a_present_image_for_another_runtime_is_not_replaced_by_a_fallback(tmp_p
         "/usr/bin/python3.11, which it does not have; probe in the runtime's image (--image "
         "public.ecr.aws/lambda/python:3.11")
     assert_blocked_by_dv230(run)
+
+
+@pytest.mark.dv_outcomes("DV230:fail")
+def test_an_interpreter_the_engine_will_not_start_fails_dv230_once(tmp_path: Path) -> None:
+    """What a look at the file system does not catch (an executable file that is no program) fails after the start,
+    inside the container: one DV230 failure naming the image and the error, with the probe's checks blocked."""
+    require_docker()
+    with image_with_unrunnable_python311() as image:
+        run = gate(tmp_path, "python3.11", image)
+    assert run.status("DV230") == "fail"
+    message = run.message("DV230")
+    assert message.startswith(f"the import probe failed in Docker container of `{image}`: the probe exited 1 "
+                              "without a report")
+    assert "exec /var/lang/bin/python3.11: exec format error" in message
+    assert "\n" not in message
+    for check in BLOCKED_BY_DV230[1:]:  # DV001 passes: the machine has Docker and the image
+        assert (run.status(check), run.message(check)) == ("skip", "blocked by DV230"), check
+    assert "APIError" not in run.output
+    assert "Traceback" not in run.output
 
 
 @pytest.mark.dv_outcomes("DV230:pass")
