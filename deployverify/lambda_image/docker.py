@@ -68,9 +68,15 @@ def ensure_image(image: str, *, pull: bool = True) -> str | None:
     try:
         client(PULL_TIMEOUT_S).images.pull(image)
     except Exception as exc:
-        first = str(exc).splitlines()[0][:240] if str(exc) else type(exc).__name__
-        return f"image `{image}` is not present and cannot be pulled ({first})"
+        return f"image `{image}` is not present and cannot be pulled ({_engine_says(exc)})"
     return None
+
+
+def _engine_says(exc: Exception) -> str:
+    """What the engine said, without the SDK's "500 Server Error for http+docker://..." wrapping; one line."""
+    said = str(getattr(exc, "explanation", None) or exc or type(exc).__name__)
+    line = said.splitlines()[0] if said.strip() else type(exc).__name__
+    return line if len(line) <= 240 else line[:239] + "…"
 
 
 def local_image_problem(image: str) -> str | None:

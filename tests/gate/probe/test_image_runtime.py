@@ -96,3 +96,19 @@ def test_the_runtimes_own_image_passes(tmp_path: Path) -> None:
     assert f"Docker container of `{TEST_IMAGE}`" in run.evidence("DV230")
     for check in ("DV001", "DV211", "DV220", "DV221"):
         assert run.status(check) == "pass", f"{check}: {run.message(check)}"
+
+
+@pytest.mark.dv_outcomes("DV230:fail")
+def test_an_image_that_cannot_be_had_is_one_line_in_the_engines_words(tmp_path: Path) -> None:
+    """Not here and not pullable (no registry answers): one line with what the engine said, without the SDK's
+    request URL; python3.14 has no host interpreter either, so no fallback runs."""
+    require_docker()
+    run = gate(tmp_path, "python3.14", "deployverify/no-such-image:0")
+    assert run.status("DV230") == "fail"
+    message = run.message("DV230")
+    assert "image `deployverify/no-such-image:0` is not present and cannot be pulled (" in message
+    assert "http+docker://" not in message
+    assert "\n" not in message
+    assert "Traceback" not in run.output
+    for check in BLOCKED_BY_DV230[1:]:  # DV001 is the missing prerequisite itself: a skip on a laptop
+        assert (run.status(check), run.message(check)) == ("skip", "blocked by DV230"), check
