@@ -7,6 +7,7 @@ import shutil
 from deployverify.core import check as dv
 from deployverify.core.check import check
 from deployverify.gate.probe import SandboxUnavailable, Selection
+from deployverify.gate.probe.docker_sandbox import ImageLacksRuntime
 from deployverify.target import Target
 
 
@@ -16,12 +17,15 @@ def test_prerequisites_available(target: Target, sandbox: Selection | SandboxUna
     `sam build`) and a sandbox for the import probe (the Lambda image, bubblewrap or an isolated interpreter).
 
     On a laptop a missing tool skips the checks that need it; with CI=true it fails the run, because a gate that
-    silently skipped its probe would pass a broken bundle.
+    silently skipped its probe would pass a broken bundle. An image that is here but cannot run the function's
+    runtime is not a missing tool but a wrong setting: DV230 fails on it, and this check is blocked by DV230.
     """
     if target.bundle.command and shutil.which("bash") is None:
         dv.missing("bash", "the target's build command runs with bash", "install bash")
     if target.bundle.sam and shutil.which("sam") is None:
         dv.missing("the SAM CLI (`sam`)", "bundle.sam needs `sam build`", "pip install aws-sam-cli")
+    if isinstance(sandbox, ImageLacksRuntime):
+        dv.blocked("DV230", sandbox.detail)
     if isinstance(sandbox, SandboxUnavailable):
         dv.missing("a sandbox for the import probe", sandbox.detail,
                    "start a Docker engine with the Lambda image, or install bubblewrap")

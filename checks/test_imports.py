@@ -7,6 +7,7 @@ from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.results import Finding, Severity
 from deployverify.gate.probe import SandboxUnavailable, Selection
+from deployverify.gate.probe.docker_sandbox import ImageLacksRuntime
 from deployverify.gate.probe.findings import context_for, first_party_findings, third_party_findings, usable
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome
@@ -50,7 +51,11 @@ def test_probe_ran_in_image(target: Target, sandbox: Selection | SandboxUnavaila
     plain process) passes with a warning that fidelity is lower on a laptop; with it, or in CI (CI=true), a fallback
     fails. Where no sandbox runs the function's architecture (arm64 on an x86_64 host without emulation), it says
     which checks ran statically and which could not run: a skip on a laptop, a failure in CI, a warning when
-    `bundle.static_only` lists it."""
+    `bundle.static_only` lists it. An image that is here but has no interpreter for the function's runtime (an
+    `--image` or target `image:` for another Python) fails, naming the interpreter and the runtime's own image; no
+    fallback stands in for a wrong setting, and the checks that read the probe are blocked by this one."""
+    if isinstance(sandbox, ImageLacksRuntime):
+        dv.fail(sandbox.plainly())
     if isinstance(sandbox, ArchitectureUnavailable):
         arch = sandbox.architecture
         if arch in target.bundle.static_only:

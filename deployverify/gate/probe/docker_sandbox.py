@@ -27,8 +27,10 @@ from deployverify.lambda_image.docker import (
     LambdaContainer,
     engine_problem,
     ensure_image,
+    executable_problem,
     lambda_tmpfs,
 )
+from deployverify.target.model import DEFAULT_IMAGE
 
 TOOLS_MOUNT = "/var/deployverify"
 PIDS_LIMIT = 4096
@@ -147,9 +149,32 @@ class DockerRunning:
                 self._scratch = None
 
 
+class ImageLacksRuntime(SandboxUnavailable):
+    """The image is here but cannot run the function's runtime: its interpreter for that Python is missing.
+
+    Unlike an image that cannot be had, this is a wrong setting (an `--image` or target `image:` for another Python),
+    so no fallback sandbox stands in for it: a lower-fidelity pass would hide the setting."""
+
+    def __init__(self, image: str, python_version: str, detail: str) -> None:
+        super().__init__(detail)
+        self.image = image
+        self.runtime = f"python{python_version}"
+        self.runtime_image = DEFAULT_IMAGE.format(version=python_version)
+
+    def plainly(self) -> str:
+        return (f"image `{self.image}` cannot run the function's runtime {self.runtime}: {self.detail}; probe in the "
+                f"runtime's image (--image {self.runtime_image}, or that as the target's `image:`), or drop --image "
+                "and the target's `image:` to get it by default")
+
+
 def connect(image: str, python_version: str, *, pull: bool = True) -> DockerSandbox:
-    """A DockerSandbox for `image`, or SandboxUnavailable saying why Docker cannot be used."""
+    """A DockerSandbox for `image`, or SandboxUnavailable saying why Docker cannot be used (ImageLacksRuntime when
+    the image is here but has no interpreter for `python_version`: checked once, before any probe runs in it)."""
     problem = engine_problem() or ensure_image(image, pull=pull)
     if problem:
         raise SandboxUnavailable(problem)
-    return DockerSandbox(image, python_version)
+    sandbox = DockerSandbox(image, python_version)
+    lacks = executable_problem(image, sandbox.python)
+    if lacks:
+        raise ImageLacksRuntime(image, python_version, lacks)
+    return sandbox

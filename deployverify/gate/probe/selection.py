@@ -61,12 +61,15 @@ class Selection:
 
 def select_sandbox(target: Target, *, require_image: bool = False, image: str | None = None,
                    pull: bool = True) -> Selection:
-    """The best sandbox that can run here. With `require_image`, only the image will do (SandboxUnavailable else)."""
+    """The best sandbox that can run here. With `require_image`, only the image will do (SandboxUnavailable else).
+    An image that is here but cannot run the runtime raises ImageLacksRuntime whatever `require_image` says."""
     wanted = image or target.container_image
     version = target.python_version
     host = host_architecture()
     try:
         sandbox: Sandbox = docker_sandbox.connect(wanted, version, pull=pull)
+    except docker_sandbox.ImageLacksRuntime:
+        raise  # a wrong image setting, not a missing image: no fallback hides it
     except SandboxUnavailable as exc:
         docker_reason = exc.detail
     else:
