@@ -134,8 +134,9 @@ def executable_problem(image: str, path: str) -> str | None:
 
     try:
         engine = client()
+        # Labelled like the probe's containers, so a run killed between create and remove leaves a findable one.
         container = engine.containers.create(image, entrypoint=[path], command=[], network_disabled=True,
-                                             network_mode="none")
+                                             network_mode="none", labels={"deployverify": "interpreter-check"})
     except docker.errors.ImageNotFound:
         return f"image `{image}` is not on this machine"
     except Exception:
