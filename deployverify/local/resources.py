@@ -22,7 +22,7 @@ from deployverify.core import redact
 from deployverify.core.errors import DeployVerifyError
 from deployverify.core.zipper import code_sha256
 from deployverify.local.postgres import Connection
-from deployverify.sam.template import FunctionSpec, QueueSpec, SecretSpec, StackSpec, TemplateNameResolver
+from deployverify.sam.template import FunctionSpec, LocalValues, QueueSpec, SecretSpec, StackSpec
 
 DATABASE_NAME_KEYS = ("database", "dbname", "db_name")
 LOCAL_SSLMODE = "prefer"  # the local Postgres has no TLS; "require" from the template could never connect
@@ -80,9 +80,9 @@ def _generated(spec: SecretSpec) -> dict[str, Any]:
 
 
 class Creator:
-    def __init__(self, spec: StackSpec, resolver: TemplateNameResolver, make_client: Callable[[str], Any]) -> None:
+    def __init__(self, spec: StackSpec, values: LocalValues, make_client: Callable[[str], Any]) -> None:
         self.spec = spec
-        self.resolver = resolver
+        self.values = values
         self.client = make_client
         self.created = Created()
 
@@ -146,9 +146,9 @@ class Creator:
             url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.created.queues[queue.logical_id] = {"name": queue.name, "url": url, "arn": arn}
-        self.resolver.refs[queue.logical_id] = url
-        self.resolver.attributes[(queue.logical_id, "QueueUrl")] = url
-        self.resolver.attributes[(queue.logical_id, "Arn")] = arn
+        self.values.refs[queue.logical_id] = url
+        self.values.attributes[(queue.logical_id, "QueueUrl")] = url
+        self.values.attributes[(queue.logical_id, "Arn")] = arn
 
     def secret(self, secret: SecretSpec, value: dict[str, Any]) -> None:
         sm = self.client("secretsmanager")
@@ -162,7 +162,7 @@ class Creator:
             extra = {"Description": secret.description} if secret.description else {}
             arn = sm.create_secret(Name=secret.name, SecretString=text, **extra)["ARN"]
         self.created.secrets[secret.logical_id] = {"name": secret.name, "arn": arn}
-        self.resolver.refs[secret.logical_id] = arn  # !Ref of a secret is its ARN
+        self.values.refs[secret.logical_id] = arn  # !Ref of a secret is its ARN
 
     def role(self, name: str) -> str:
         iam = self.client("iam")
@@ -173,8 +173,8 @@ class Creator:
 
     def function(self, fn: FunctionSpec, zip_bytes: bytes) -> None:
         lam = self.client("lambda")
-        env = {k: str(v) for k, v in
-               self.resolver.resolve(fn.environment, f"Resources.{fn.logical_id}.Properties.Environment").items()}
+        env = self.values.variables(fn.environment, ("Resources", fn.logical_id, "Properties", "Environment",
+                                                     "Variables"))
         sha = code_sha256(zip_bytes)
         config: dict[str, Any] = {"Runtime": fn.runtime, "Handler": fn.handler, "Timeout": fn.timeout_s,
                                   "MemorySize": fn.memory_mb, "Environment": {"Variables": env}}

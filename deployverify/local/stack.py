@@ -101,7 +101,7 @@ def up(target: Target, *, image: str | None = None, require_image: bool = False,
     with _locked():
         state = _fresh_state(target, read_state())
         region = state.region
-        spec, resolver = load_stack_spec(target.local.template, region=region, stack_name=f"{target.name}-local")
+        spec, values = load_stack_spec(target.local.template, region=region, stack_name=f"{target.name}-local")
 
         say("local: building the bundle")
         from deployverify.gate.build.build import ensure_built
@@ -128,7 +128,7 @@ def up(target: Target, *, image: str | None = None, require_image: bool = False,
                 database_secret = target.secret(target.database.secret).id
             except KeyError:
                 database_secret = None
-        created = Creator(spec, resolver, make).all(zip_bytes=zip_bytes, db=state.database.connection,
+        created = Creator(spec, values, make).all(zip_bytes=zip_bytes, db=state.database.connection,
                                                     database_secret=database_secret,
                                                     secret_overrides=dict(target.local.secret_values))
         state = replace(state, resources=StackResources.from_created(created, spec), ignored=tuple(spec.ignored))

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from deployverify.sam.intrinsics import NO_VALUE, Intrinsics, Unresolved, check_functions, intrinsic_of
+from deployverify.sam.intrinsics import (
+    NO_VALUE,
+    Intrinsics,
+    Unresolved,
+    check_functions,
+    intrinsic_of,
+    referenced_resource,
+)
 from deployverify.sam.model import (
     DEFAULT_MEMORY_MB,
     DEFAULT_SQS_BATCH_SIZE,
@@ -48,7 +55,8 @@ def merge_globals(global_value: Any, own: Any, key: str = "") -> Any:
     return own
 
 
-def _parameters(document: SamDocument, overrides: Mapping[str, str]) -> dict[str, Any]:
+def parameter_values(document: SamDocument, overrides: Mapping[str, str]) -> dict[str, Any]:
+    """Each parameter's override, else its Default (a list for List<> types); Unresolved when it has neither."""
     values: dict[str, Any] = {}
     for name, declared in (document.value.get("Parameters") or {}).items():
         if not isinstance(declared, dict):
@@ -106,18 +114,8 @@ class _Reader:
             return None
         return (self.base / resolved).resolve()
 
-    def referenced_resource(self, value: Any) -> str | None:
-        """The logical id in `!Ref X` or `!GetAtt X.Attribute`, else None."""
-        call = intrinsic_of(value)
-        if call is None or call[0] not in ("Fn::GetAtt", "Ref"):
-            return None
-        argument = call[1]
-        if isinstance(argument, str):
-            return argument.split(".", 1)[0]
-        return str(argument[0]) if isinstance(argument, list) and argument else None
-
     def queue(self, value: Any, at: Path_) -> QueueRef:
-        logical = self.referenced_resource(value)
+        logical = referenced_resource(value)
         if logical is not None and self.kind(logical) == "AWS::SQS::Queue":
             return QueueRef(logical_id=logical)
         return QueueRef(arn=self.intrinsics.text(value, at))
@@ -154,12 +152,7 @@ class _Reader:
             return {}
         if not isinstance(variables, dict):
             raise self.document.error((*at, "Variables"), "Environment.Variables must be a mapping")
-        environment: dict[str, str | Unresolved] = {}
-        for name, raw in variables.items():
-            if self.intrinsics.resolve(raw, (*at, "Variables", name)) is NO_VALUE:
-                continue
-            environment[str(name)] = self.intrinsics.text(raw, (*at, "Variables", name))
-        return environment
+        return self.intrinsics.texts(variables, (*at, "Variables"))
 
     def sqs_events(self, logical: str, events: Any, at: Path_) -> SqsTrigger | None:
         for name, event in (events or {}).items():
@@ -181,7 +174,7 @@ class _Reader:
             if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::EventSourceMapping":
                 continue
             properties = self.properties(mapping_id)
-            if self.referenced_resource(properties.get("FunctionName")) != logical:
+            if referenced_resource(properties.get("FunctionName")) != logical:
                 continue
             at: Path_ = ("Resources", mapping_id, "Properties")
             return SqsTrigger(event=mapping_id, queue=self.queue(properties.get("EventSourceArn"),
@@ -255,7 +248,7 @@ def load_application(template: Path, *, parameter_overrides: Mapping[str, str] |
     """Every function and layer of the template; DeployVerifyError (file:line resource) when it cannot be read."""
     document = load_document(template)
     check_functions(document)
-    parameters = _parameters(document, parameter_overrides or {})
+    parameters = parameter_values(document, parameter_overrides or {})
     reader = _Reader(document, Intrinsics(document, parameters, pseudo))
     globals_ = (document.value.get("Globals") or {}).get("Function") or {}
     if not isinstance(globals_, dict):

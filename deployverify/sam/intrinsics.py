@@ -5,6 +5,9 @@ say), `!If` through the template's Conditions, `!FindInMap` through its Mappings
 (a resource's name or ARN, an import, an unknown pseudo parameter) becomes `Unresolved`: the key stays, its value
 says what it waits for. A function CloudFormation does not have, or a reference to nothing, is an input error that
 names the file, the line and the resource.
+
+A caller that creates the resources itself (the local stack) passes `ResourceValues`: a resource's `!Ref` and
+`!GetAtt` then resolve to the names and ARNs it knows, and only what it does not know stays `Unresolved`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from deployverify.sam.reader import SamDocument
 from deployverify.target.yamlnodes import Path_
@@ -55,6 +58,24 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
+class ResourceValues(Protocol):
+    """What a resource's `!Ref` and `!GetAtt` stand for, where the caller knows it; None where it does not."""
+
+    def ref(self, logical: str) -> Any: ...
+
+    def attribute(self, logical: str, attribute: str) -> Any: ...
+
+
+class DeployTimeValues:
+    """Before deploy nothing is known of a resource: every `!Ref` and `!GetAtt` of one stays Unresolved."""
+
+    def ref(self, logical: str) -> Any:
+        return None
+
+    def attribute(self, logical: str, attribute: str) -> Any:
+        return None
+
+
 def _brace_free(text: str) -> str:
     return re.sub(r"[{}\"]", "", text)
 
@@ -68,13 +89,25 @@ def intrinsic_of(value: Any) -> tuple[str, Any] | None:
     return None
 
 
+def referenced_resource(value: Any, functions: frozenset[str] = frozenset({"Fn::GetAtt", "Ref"})) -> str | None:
+    """The logical id in `!Ref X` or `!GetAtt X.Attribute` (whichever of `functions` it is), else None."""
+    call = intrinsic_of(value)
+    if call is None or call[0] not in functions:
+        return None
+    argument = call[1]
+    if isinstance(argument, str):
+        return argument.split(".", 1)[0]
+    return str(argument[0]) if isinstance(argument, list) and argument else None
+
+
 class Intrinsics:
     def __init__(self, document: SamDocument, parameters: Mapping[str, Any],
-                 pseudo: Mapping[str, str] | None = None) -> None:
+                 pseudo: Mapping[str, str] | None = None, resources: ResourceValues | None = None) -> None:
         self.document = document
         self.parameters = dict(parameters)
         self.pseudo = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **(pseudo or {})}
         self.resource_ids = frozenset(document.resources)
+        self.resources: ResourceValues = resources or DeployTimeValues()
         self._conditions: dict[str, Any] = document.value.get("Conditions") or {}
         self._mappings: dict[str, Any] = document.value.get("Mappings") or {}
 
@@ -93,7 +126,14 @@ class Intrinsics:
 
     def text(self, value: Any, at: Path_) -> str | Unresolved:
         """A resolved scalar as text (CloudFormation passes numbers and booleans as strings), or Unresolved."""
-        resolved = self.resolve(value, at)
+        return self._as_text(self.resolve(value, at), at)
+
+    def texts(self, values: Mapping[str, Any], at: Path_) -> dict[str, str | Unresolved]:
+        """Each value as text, as an environment's Variables reach Lambda: `!Ref AWS::NoValue` ones are left out."""
+        resolved = {str(name): self.resolve(value, (*at, name)) for name, value in values.items()}
+        return {name: self._as_text(value, (*at, name)) for name, value in resolved.items() if value is not NO_VALUE}
+
+    def _as_text(self, resolved: Any, at: Path_) -> str | Unresolved:
         if isinstance(resolved, Unresolved):
             return resolved
         if isinstance(resolved, bool):
@@ -112,7 +152,8 @@ class Intrinsics:
         if name in PSEUDO_PARAMETERS:
             return Unresolved(f"!Ref {name}")
         if name in self.resource_ids:
-            return Unresolved(f"!Ref {name}")
+            known = self.resources.ref(name)
+            return Unresolved(f"!Ref {name}") if known is None else known
         raise self.document.error(at, f"!Ref {name}: no parameter, pseudo parameter or resource is named {name!r}")
 
     def _call(self, function: str, argument: Any, at: Path_) -> Any:
@@ -126,7 +167,8 @@ class Intrinsics:
             return Unresolved(_brace_free(f"!{function.removeprefix('Fn::')}")) if outcome is None else outcome
         if function == "Fn::GetAtt":
             logical, attribute = self._get_att_parts(argument, at)
-            return Unresolved(f"!GetAtt {logical}.{attribute}")
+            known = self.resources.attribute(logical, attribute)
+            return Unresolved(f"!GetAtt {logical}.{attribute}") if known is None else known
         if function in _DEPLOY_TIME:
             return Unresolved(f"!{function.removeprefix('Fn::')}")
         if function == "Fn::Sub":
@@ -209,8 +251,9 @@ class Intrinsics:
 
     def _computed(self, function: str, argument: Any, at: Path_) -> Any:
         """Join, Select, Split, FindInMap, Base64, ToJsonString, Length on already resolved arguments."""
-        if _contains_unresolved(argument):
-            return Unresolved(f"!{function.removeprefix('Fn::')} with {_first_unresolved(argument)}")
+        waiting = first_unresolved(argument)
+        if waiting is not None:
+            return Unresolved(f"!{function.removeprefix('Fn::')} with {waiting.expression.removeprefix('!')}")
         try:
             if function == "Fn::Join":
                 separator, items = argument
@@ -255,18 +298,9 @@ def check_functions(document: SamDocument) -> None:
     walk(document.value, ())
 
 
-def _contains_unresolved(value: Any) -> bool:
+def first_unresolved(value: Any) -> Unresolved | None:
+    """The first value inside `value` (a scalar, a list or a mapping) that only a deploy knows, else None."""
     if isinstance(value, Unresolved):
-        return True
-    if isinstance(value, list):
-        return any(_contains_unresolved(v) for v in value)
-    if isinstance(value, dict):
-        return any(_contains_unresolved(v) for v in value.values())
-    return False
-
-
-def _first_unresolved(value: Any) -> str:
-    if isinstance(value, Unresolved):
-        return value.expression.removeprefix("!")
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
-    return next((_first_unresolved(v) for v in items if _contains_unresolved(v)), "?")
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((found for found in map(first_unresolved, items) if found is not None), None)

@@ -1,29 +1,39 @@
 """What the SAM template declares, resolved for a local stack: bucket, queues, secrets and functions with real names.
 
-The template is read by deployverify.sam.reader (line-aware, short tags in long form) and functions get Globals
-merged as deployverify.sam.application merges them. Only what the local stack creates is read:
+The template is read once by deployverify.sam.reader and its intrinsics resolve through deployverify.sam.intrinsics,
+the resolver `init`, the gate and the deployed-config check use, so Parameters, Conditions (`!If`), Mappings and
+every short and long form mean here what they mean there. The local stack only adds what it knows and a deploy
+would: the region, moto's account id, the stack name, and each resource's name, ARN and URL as it creates them.
+Functions get Globals merged as deployverify.sam.application merges them. Only what the local stack creates is read:
 AWS::Serverless::Function (with its SQS event), AWS::S3::Bucket, AWS::SQS::Queue and AWS::SecretsManager::Secret.
-Intrinsics are resolved the way CloudFormation would with the parameters' defaults: Ref, Fn::Sub (both forms),
-Fn::GetAtt (Arn, QueueName, QueueUrl), Fn::Join and the pseudo parameters. Anything else is reported with the
-resource it sits in, instead of silently becoming a wrong name.
+A value it still cannot know (an import, a resource it does not create) is an error naming the file, the line and
+the field, instead of silently becoming a wrong name.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deployverify.core.errors import DeployVerifyError
-from deployverify.sam.application import merge_globals
-from deployverify.sam.reader import load_document
+from deployverify.sam.application import merge_globals, parameter_values
+from deployverify.sam.intrinsics import (
+    NO_VALUE,
+    Intrinsics,
+    Unresolved,
+    check_functions,
+    first_unresolved,
+    referenced_resource,
+)
+from deployverify.sam.reader import SamDocument, load_document
+from deployverify.target.yamlnodes import Path_
 
 MOTO_ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the local stack shows carries it
 DEFAULT_SQS_BATCH_SIZE = 10  # Lambda's default for an SQS event source
-_SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
+_GET_ATT = frozenset({"Fn::GetAtt"})
 
 
 @dataclass(frozen=True)
@@ -100,210 +110,217 @@ class StackSpec:
         return next(q for q in self.queues if q.logical_id == logical_id)
 
 
-class TemplateNameResolver:
-    """Resolves intrinsics. `refs` and `attributes` grow as resources are created (a secret's ARN, for one)."""
+class LocalValues:
+    """The template's intrinsics resolved to what the local stack knows. `refs` and `attributes` are a resource's
+    `!Ref` and `!GetAtt` values: names once the template is read, URLs and ARNs as moto creates them."""
 
-    def __init__(self, template: Path, parameters: Mapping[str, str], region: str, account_id: str,
-                 stack_name: str, lines: Callable[[tuple[str, ...]], int] | None = None) -> None:
-        self.template = template
-        self._line = lines
-        self.pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::StackName": stack_name,
-                       "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": ""}
-        self.refs: dict[str, str] = dict(parameters)
-        self.attributes: dict[tuple[str, str], str] = {}
+    def __init__(self, document: SamDocument, parameters: Mapping[str, Any], *, region: str, account_id: str,
+                 stack_name: str) -> None:
+        self.document = document
+        self.refs: dict[str, Any] = {}
+        self.attributes: dict[tuple[str, str], Any] = {}
+        pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::StackName": stack_name}
+        self.intrinsics = Intrinsics(document, parameters, pseudo, resources=self)
 
-    def fail(self, where: str, message: str) -> DeployVerifyError:
-        """`template.yaml:14 Resources.Q.Properties.QueueName: ...`: the line of the dotted path, when known."""
-        line = f":{self._line(tuple(where.split('.')))}" if self._line else ""
-        return DeployVerifyError(message, where=f"{self.template}{line} {where}")
+    def ref(self, logical: str) -> Any:
+        return self.refs.get(logical)
 
-    def ref(self, name: str, where: str) -> str:
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.refs:
-            return self.refs[name]
-        raise self.fail(where, f"!Ref {name}: not a parameter or a resource the local stack has created yet")
+    def attribute(self, logical: str, attribute: str) -> Any:
+        return self.attributes.get((logical, attribute))
 
-    def get_att(self, logical: str, attribute: str, where: str) -> str:
+    def fail(self, at: Path_, message: str) -> DeployVerifyError:
+        """`template.yaml:14 Resources.Q.Properties.QueueName: ...`: the line of the path, or of its nearest parent."""
+        return self.document.error(at, message)
+
+    def _unknown(self, value: Unresolved, at: Path_) -> DeployVerifyError:
+        return self.fail(at, f"{value.expression!r} is known only to a deployed stack: the local stack needs a "
+                             f"parameter, a mapping, a pseudo parameter or a resource it creates here")
+
+    def resolve(self, value: Any, at: Path_) -> Any:
+        """`value` with every intrinsic resolved to a concrete value; an error where only a deploy would know it."""
+        resolved = self.intrinsics.resolve(value, at)
+        waiting = first_unresolved(resolved)
+        if waiting is not None:
+            raise self._unknown(waiting, at)
+        return resolved
+
+    def text(self, value: Any, at: Path_) -> str:
+        resolved = self.intrinsics.text(value, at)
+        if isinstance(resolved, Unresolved):
+            raise self._unknown(resolved, at)
+        return resolved
+
+    def variables(self, variables: Mapping[str, Any], at: Path_) -> dict[str, str]:
+        """An environment's Variables as Lambda gets them: text, without the `!Ref AWS::NoValue` ones."""
+        texts = self.intrinsics.texts(variables, at)
+        for name, value in texts.items():
+            if isinstance(value, Unresolved):
+                raise self._unknown(value, (*at, name))
+        return {name: str(value) for name, value in texts.items()}
+
+    def optional(self, properties: Mapping[str, Any], key: str, at: Path_) -> Any:
+        """properties[key] resolved; None where it is absent or `!Ref AWS::NoValue`."""
+        if properties.get(key) is None:
+            return None
+        resolved = self.resolve(properties[key], (*at, key))
+        return None if resolved is NO_VALUE else resolved
+
+    def optional_text(self, properties: Mapping[str, Any], key: str, at: Path_) -> str | None:
+        value = self.optional(properties, key, at)
+        return None if value is None else self.text(value, (*at, key))
+
+    def name(self, properties: Mapping[str, Any], key: str, at: Path_, default: str) -> str:
+        """A resource's name property; CloudFormation's default name where the template gives none."""
+        return self.optional_text(properties, key, at) or default
+
+    def optional_integer(self, properties: Mapping[str, Any], key: str, at: Path_) -> int | None:
+        value = self.optional(properties, key, at)
+        if value is None:
+            return None
         try:
-            return self.attributes[(logical, attribute)]
-        except KeyError:
-            raise self.fail(where, f"!GetAtt {logical}.{attribute}: not known to the local stack") from None
+            return int(value)
+        except (TypeError, ValueError):
+            raise self.fail((*at, key), f"{key} must be a whole number, found {value!r}") from None
 
-    def resolve(self, value: Any, where: str) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v, where) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (key, arg), = value.items()
-            if key == "Ref":
-                return self.ref(str(arg), where)
-            if key == "Fn::Sub":
-                return self._sub(arg, where)
-            if key == "Fn::GetAtt":
-                parts = arg.split(".", 1) if isinstance(arg, str) else list(arg)
-                return self.get_att(str(parts[0]), str(parts[1]), where)
-            if key == "Fn::Join":
-                separator, items = arg
-                return str(separator).join(str(self.resolve(i, where)) for i in items)
-            if key.startswith("Fn::"):
-                raise self.fail(where, f"{key} is not supported by the local stack; use a parameter default")
-        return {k: self.resolve(v, where) for k, v in value.items()}
+    def integer(self, properties: Mapping[str, Any], key: str, at: Path_, default: int) -> int:
+        number = self.optional_integer(properties, key, at)
+        return default if number is None else number
 
-    def _sub(self, arg: Any, where: str) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-        local = {k: str(self.resolve(v, where)) for k, v in variables.items()}
-
-        def one(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in local:
-                return local[name]
-            if "." in name and not name.startswith("AWS::"):
-                logical, attribute = name.split(".", 1)
-                return self.get_att(logical, attribute, where)
-            return self.ref(name, where)
-
-        return _SUB_VAR.sub(one, str(text))
-
-
-def _int(value: Any, default: int) -> int:
-    return default if value is None else int(value)
+    def flag(self, properties: Mapping[str, Any], key: str, at: Path_, default: bool = False) -> bool:
+        """A boolean property: CloudFormation takes true/false and their strings alike."""
+        value = self.optional(properties, key, at)
+        return default if value is None else str(value).lower() == "true"
 
 
 def load_stack_spec(template_path: Path, *, region: str, account_id: str = MOTO_ACCOUNT_ID,
                     stack_name: str = "deployverify-local",
-                    parameter_overrides: Mapping[str, str] | None = None) -> tuple[StackSpec, TemplateNameResolver]:
+                    parameter_overrides: Mapping[str, str] | None = None) -> tuple[StackSpec, LocalValues]:
     document = load_document(template_path)
-    template = document.value
-    parameters = {name: str(p.get("Default", "")) for name, p in (template.get("Parameters") or {}).items()
-                  if isinstance(p, dict)}
-    parameters.update(parameter_overrides or {})
-    resolver = TemplateNameResolver(template_path, parameters, region, account_id, stack_name, document.line)
-    resources: dict[str, Any] = template["Resources"]
-    globals_fn = (template.get("Globals") or {}).get("Function") or {}
-    buckets, queues, secrets, functions, ignored = [], [], [], [], []
-    for logical, resource in resources.items():
+    check_functions(document)
+    parameters = parameter_values(document, parameter_overrides or {})
+    values = LocalValues(document, parameters, region=region, account_id=account_id, stack_name=stack_name)
+    globals_fn = (document.value.get("Globals") or {}).get("Function") or {}
+    buckets, queues, secrets, ignored = [], [], [], []
+    function_properties: dict[str, dict[str, Any]] = {}
+    for logical, resource in document.resources.items():
         if not isinstance(resource, dict):
             continue
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
-        where = f"Resources.{logical}"
+        at: Path_ = ("Resources", logical, "Properties")
         if kind == "AWS::S3::Bucket":
-            buckets.append(_bucket(resolver, logical, props, where))
+            buckets.append(_bucket(values, logical, props, at))
         elif kind == "AWS::SQS::Queue":
-            queues.append(_queue(resolver, logical, props, where))
+            queues.append(_queue(values, logical, props, at))
         elif kind == "AWS::SecretsManager::Secret":
-            secrets.append(_secret(resolver, logical, props, where))
+            secrets.append(_secret(values, logical, props, at))
         elif kind == "AWS::Serverless::Function":
-            functions.append(_function(resolver, logical, globals_fn, props, where))
+            function_properties[logical] = merge_globals(globals_fn, props)
         else:
             ignored.append(f"{kind} ({logical})")
-    # Names are known now: every Ref/GetAtt that only needs a name resolves before anything is created.
+    # Bucket and queue names are known now, so a function's name or event may use them; after the functions every
+    # Ref/GetAtt that needs only a name resolves before anything is created.
     for bucket in buckets:
-        resolver.refs[bucket.logical_id] = bucket.name
-        resolver.attributes[(bucket.logical_id, "Arn")] = f"arn:aws:s3:::{bucket.name}"
+        values.refs[bucket.logical_id] = bucket.name
+        values.attributes[(bucket.logical_id, "Arn")] = f"arn:aws:s3:::{bucket.name}"
     for queue in queues:
         arn = f"arn:aws:sqs:{region}:{account_id}:{queue.name}"
-        resolver.attributes[(queue.logical_id, "Arn")] = arn
-        resolver.attributes[(queue.logical_id, "QueueName")] = queue.name
+        values.attributes[(queue.logical_id, "Arn")] = arn
+        values.attributes[(queue.logical_id, "QueueName")] = queue.name
+    functions = [_function(values, logical, props, ("Resources", logical, "Properties"))
+                 for logical, props in function_properties.items()]
     for fn in functions:
-        resolver.refs[fn.logical_id] = fn.function_name
+        values.refs[fn.logical_id] = fn.function_name
         arn = f"arn:aws:lambda:{region}:{account_id}:function:{fn.function_name}"
-        resolver.attributes[(fn.logical_id, "Arn")] = arn
-    spec = StackSpec(template=template_path, region=region, account_id=account_id, parameters=parameters,
+        values.attributes[(fn.logical_id, "Arn")] = arn
+    spec = StackSpec(template=template_path, region=region, account_id=account_id,
+                     parameters={k: v for k, v in parameters.items() if isinstance(v, str)},
                      buckets=tuple(buckets), queues=tuple(queues), secrets=tuple(secrets),
                      functions=tuple(functions), ignored=tuple(ignored))
     known = {q.logical_id for q in queues}
     for queue in queues:
         if queue.dead_letter_queue and queue.dead_letter_queue not in known:
-            raise resolver.fail(f"Resources.{queue.logical_id}.Properties.RedrivePolicy",
-                                f"dead-letter queue {queue.dead_letter_queue!r} is not a queue in this template")
+            raise values.fail(("Resources", queue.logical_id, "Properties", "RedrivePolicy"),
+                              f"dead-letter queue {queue.dead_letter_queue!r} is not a queue in this template")
     for fn in functions:
         if fn.sqs and fn.sqs.queue not in known:
-            raise resolver.fail(f"Resources.{fn.logical_id}.Properties.Events",
-                                f"SQS event queue {fn.sqs.queue!r} is not a queue in this template")
-    return spec, resolver
+            raise values.fail(("Resources", fn.logical_id, "Properties", "Events"),
+                              f"SQS event queue {fn.sqs.queue!r} is not a queue in this template")
+    return spec, values
 
 
-def _bucket(resolver: TemplateNameResolver, logical: str, props: dict[str, Any], where: str) -> BucketSpec:
-    name = resolver.resolve(props.get("BucketName"), where) or logical.lower()
-    rules = ((props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration") or [])
+def _bucket(values: LocalValues, logical: str, props: dict[str, Any], at: Path_) -> BucketSpec:
+    name = values.name(props, "BucketName", at, logical.lower())
+    rules = ((values.optional(props, "BucketEncryption", at) or {}).get("ServerSideEncryptionConfiguration") or [])
     encryption = None
     if rules:
         encryption = (rules[0].get("ServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")
-    return BucketSpec(logical, str(name), encryption=encryption,
-                      block_public_access=bool(props.get("PublicAccessBlockConfiguration")))
+    return BucketSpec(logical, name, encryption=encryption,
+                      block_public_access=bool(values.optional(props, "PublicAccessBlockConfiguration", at)))
 
 
-def _queue(resolver: TemplateNameResolver, logical: str, props: dict[str, Any], where: str) -> QueueSpec:
-    fifo = bool(props.get("FifoQueue"))
-    name = resolver.resolve(props.get("QueueName"), where) or (f"{logical}.fifo" if fifo else logical)
+def _queue(values: LocalValues, logical: str, props: dict[str, Any], at: Path_) -> QueueSpec:
+    fifo = values.flag(props, "FifoQueue", at)
+    name = values.name(props, "QueueName", at, f"{logical}.fifo" if fifo else logical)
     redrive = props.get("RedrivePolicy") or {}
     dlq = None
     if redrive:
-        target = redrive.get("deadLetterTargetArn")
-        if isinstance(target, dict) and "Fn::GetAtt" in target:
-            att = target["Fn::GetAtt"]
-            dlq = (att.split(".", 1) if isinstance(att, str) else att)[0]
-        else:
-            raise resolver.fail(f"{where}.Properties.RedrivePolicy.deadLetterTargetArn",
-                                "the local stack needs !GetAtt <Queue>.Arn here, naming a queue in this template")
-    max_receive_count = _int(redrive.get("maxReceiveCount"), 1) if redrive else None
+        # The redrive target is a queue of this template, named by the GetAtt itself: its ARN comes from moto later.
+        dlq = referenced_resource(redrive.get("deadLetterTargetArn"), _GET_ATT)
+        if dlq is None:
+            raise values.fail((*at, "RedrivePolicy", "deadLetterTargetArn"),
+                              "the local stack needs !GetAtt <Queue>.Arn here, naming a queue in this template")
     return QueueSpec(
-        logical, str(name), fifo=fifo, visibility_timeout_s=_int(props.get("VisibilityTimeout"), 30),
-        retention_s=props.get("MessageRetentionPeriod"),
-        content_based_deduplication=bool(props.get("ContentBasedDeduplication")),
-        dead_letter_queue=dlq, max_receive_count=max_receive_count)
+        logical, name, fifo=fifo, visibility_timeout_s=values.integer(props, "VisibilityTimeout", at, 30),
+        retention_s=values.optional_integer(props, "MessageRetentionPeriod", at),
+        content_based_deduplication=values.flag(props, "ContentBasedDeduplication", at),
+        dead_letter_queue=dlq,
+        max_receive_count=values.integer(redrive, "maxReceiveCount", (*at, "RedrivePolicy"), 1) if redrive else None)
 
 
-def _secret(resolver: TemplateNameResolver, logical: str, props: dict[str, Any], where: str) -> SecretSpec:
-    name = resolver.resolve(props.get("Name"), where) or logical
+def _secret(values: LocalValues, logical: str, props: dict[str, Any], at: Path_) -> SecretSpec:
+    name = values.name(props, "Name", at, logical)
     generate = props.get("GenerateSecretString") or {}
+    generate_at: Path_ = (*at, "GenerateSecretString")
     template_value: dict[str, Any] = {}
     if generate.get("SecretStringTemplate"):
-        raw = resolver.resolve(generate["SecretStringTemplate"], f"{where}.Properties.GenerateSecretString")
+        raw = values.text(generate["SecretStringTemplate"], (*generate_at, "SecretStringTemplate"))
         try:
             template_value = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise resolver.fail(f"{where}.Properties.GenerateSecretString.SecretStringTemplate",
-                                f"not JSON after substitution: {exc.msg}") from None
-    secret_string = props.get("SecretString")
-    return SecretSpec(logical, str(name), description=props.get("Description"), template_value=template_value,
-                      generate_key=generate.get("GenerateStringKey"),
-                      length=_int(generate.get("PasswordLength"), 32),
-                      secret_string=resolver.resolve(secret_string, where) if secret_string is not None else None)
+            raise values.fail((*generate_at, "SecretStringTemplate"),
+                              f"not JSON after substitution: {exc.msg}") from None
+    return SecretSpec(logical, name, description=values.optional_text(props, "Description", at),
+                      template_value=template_value,
+                      generate_key=values.optional_text(generate, "GenerateStringKey", generate_at),
+                      length=values.integer(generate, "PasswordLength", generate_at, 32),
+                      secret_string=values.optional_text(props, "SecretString", at))
 
 
-def _function(resolver: TemplateNameResolver, logical: str, globals_fn: dict[str, Any], props: dict[str, Any],
-              where: str) -> FunctionSpec:
-    merged = merge_globals(globals_fn, props)
+def _function(values: LocalValues, logical: str, merged: dict[str, Any], at: Path_) -> FunctionSpec:
     env = dict((merged.get("Environment") or {}).get("Variables") or {})
-    name = resolver.resolve(merged.get("FunctionName"), where) or logical
     sqs = None
     for event_name, event in (merged.get("Events") or {}).items():
         if not isinstance(event, dict) or event.get("Type") != "SQS":
             continue
         ev = event.get("Properties") or {}
-        queue = ev.get("Queue")
-        logical_queue = None
-        if isinstance(queue, dict) and "Fn::GetAtt" in queue:
-            att = queue["Fn::GetAtt"]
-            logical_queue = (att.split(".", 1) if isinstance(att, str) else att)[0]
+        ev_at: Path_ = (*at, "Events", event_name, "Properties")
+        logical_queue = referenced_resource(ev.get("Queue"), _GET_ATT)
         if logical_queue is None:
-            raise resolver.fail(f"{where}.Properties.Events.{event_name}.Properties.Queue",
-                                "the local stack needs !GetAtt <Queue>.Arn here, naming a queue in this template")
-        sqs = SqsEvent(queue=str(logical_queue), batch_size=_int(ev.get("BatchSize"), DEFAULT_SQS_BATCH_SIZE),
-                       enabled=ev.get("Enabled", True) is not False,
-                       report_batch_item_failures="ReportBatchItemFailures" in (ev.get("FunctionResponseTypes") or []))
+            raise values.fail((*ev_at, "Queue"),
+                              "the local stack needs !GetAtt <Queue>.Arn here, naming a queue in this template")
+        sqs = SqsEvent(queue=logical_queue, batch_size=values.integer(ev, "BatchSize", ev_at, DEFAULT_SQS_BATCH_SIZE),
+                       enabled=values.flag(ev, "Enabled", ev_at, default=True),
+                       report_batch_item_failures="ReportBatchItemFailures" in (
+                           values.optional(ev, "FunctionResponseTypes", ev_at) or []))
         break
-    runtime = merged.get("Runtime")
-    handler = merged.get("Handler")
-    if not isinstance(runtime, str) or not isinstance(handler, str):
-        raise resolver.fail(where, "a function needs Runtime and Handler (here or in Globals.Function)")
+    runtime = values.optional_text(merged, "Runtime", at)
+    handler = values.optional_text(merged, "Handler", at)
+    if runtime is None or handler is None:
+        raise values.fail(at[:2], "a function needs Runtime and Handler (here or in Globals.Function)")
     return FunctionSpec(
-        logical, str(name), runtime=runtime, handler=handler, timeout_s=_int(merged.get("Timeout"), 3),
-        memory_mb=_int(merged.get("MemorySize"), 128),
-        reserved_concurrency=merged.get("ReservedConcurrentExecutions"),
-        architecture=(merged.get("Architectures") or ["x86_64"])[0], description=merged.get("Description"),
-        environment=env, sqs=sqs)
+        logical, values.name(merged, "FunctionName", at, logical), runtime=runtime, handler=handler,
+        timeout_s=values.integer(merged, "Timeout", at, 3), memory_mb=values.integer(merged, "MemorySize", at, 128),
+        reserved_concurrency=values.optional_integer(merged, "ReservedConcurrentExecutions", at),
+        architecture=(values.optional(merged, "Architectures", at) or ["x86_64"])[0],
+        description=values.optional_text(merged, "Description", at), environment=env, sqs=sqs)

@@ -1,5 +1,6 @@
-"""The SAM template read for the local stack: names resolved as CloudFormation would, unsupported intrinsics named,
-and the database secret filled in so the worker reaches the local Postgres with the keys production uses."""
+"""The SAM template read for the local stack: names resolved as CloudFormation would (through the same intrinsics
+resolver as `init`), what only a deploy knows named, and the database secret filled in so the worker reaches the
+local Postgres with the keys production uses."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ DB = Connection("127.0.0.1", 6543, "docworker", "pw-123456", "credmate")
 
 
 def test_the_example_template_resolves_to_the_deployed_names() -> None:
-    spec, resolver = load_stack_spec(TEMPLATE, region="eu-west-1")
+    spec, values = load_stack_spec(TEMPLATE, region="eu-west-1")
     assert [b.name for b in spec.buckets] == ["docworker-dev-documents-123456789012"]
     assert spec.buckets[0].encryption == "AES256"
     assert spec.buckets[0].block_public_access
@@ -40,12 +41,12 @@ def test_the_example_template_resolves_to_the_deployed_names() -> None:
     assert (fn.sqs.queue, fn.sqs.batch_size, fn.sqs.enabled) == ("DocumentQueue", 1, True)
     assert fn.log_group == "/aws/lambda/docworker-dev-worker"
     # Refs to created resources resolve once they exist: a secret's Ref is its ARN.
-    resolver.refs["DatabaseSecret"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:docworker/dev/database-x"
-    env = resolver.resolve(fn.environment, "test")
+    values.refs["DatabaseSecret"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:docworker/dev/database-x"
+    env = values.variables(fn.environment, ("Resources", "DocumentWorkerFunction", "Properties", "Environment"))
     assert env == {"DB_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:docworker/dev/database-x",
                    "DOCUMENT_BUCKET": "docworker-dev-documents-123456789012", "LOG_LEVEL": "INFO",
                    "SERVICE_NAME": "docworker", "STAGE": "dev"}
-    assert resolver.resolve({"Fn::Sub": ["${Q}-x", {"Q": {"Fn::GetAtt": "DocumentQueue.QueueName"}}]}, "t") == \
+    assert values.resolve({"Fn::Sub": ["${Q}-x", {"Q": {"Fn::GetAtt": "DocumentQueue.QueueName"}}]}, ("t",)) == \
         "docworker-dev-documents.fifo-x"
 
 
@@ -56,10 +57,17 @@ def test_parameter_overrides_change_every_name() -> None:
 
 
 @pytest.mark.parametrize(("resource", "line", "message"), [
-    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !If [IsProd, a, b]\n", 2,
-     "Resources.Q: Fn::If is not supported by the local stack"),
-    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref Missing\n", 2,
-     "Resources.Q: !Ref Missing: not a parameter or a resource"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !ImportValue shared-name\n", 5,
+     "Resources.Q.Properties.QueueName: '!ImportValue' is known only to a deployed stack: the local stack needs"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !GetAtt Role.RoleId\n"
+     "  Role:\n    Type: AWS::IAM::Role\n", 5,
+     "Resources.Q.Properties.QueueName: '!GetAtt Role.RoleId' is known only to a deployed stack"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !If [IsProd, a, b]\n", 5,
+     "condition 'IsProd' is not in the template's Conditions"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref Missing\n", 5,
+     "!Ref Missing: no parameter, pseudo parameter or resource is named 'Missing'"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: soon\n", 5,
+     "VisibilityTimeout must be a whole number, found 'soon'"),
     ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      RedrivePolicy:\n        deadLetterTargetArn: arn:x\n"
      "        maxReceiveCount: 2\n", 6,
      "RedrivePolicy.deadLetterTargetArn: the local stack needs !GetAtt <Queue>.Arn"),
@@ -72,6 +80,57 @@ def test_what_the_local_stack_cannot_resolve_is_named(tmp_path: Path, resource: 
         load_stack_spec(template, region="us-east-1")
     assert message in str(raised.value)
     assert str(raised.value).startswith(f"{template}:{line} ")  # the line of the resource or the field
+
+
+CONDITIONAL_TEMPLATE = """\
+Parameters:
+  Stage: {Type: String, Default: prod}
+Mappings:
+  StageSettings:
+    prod: {Retention: 1209600, Visibility: 960}
+    dev: {Retention: 3600, Visibility: 30}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Resources:
+  Orders:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !If [IsProd, !Join [-, [orders, !Ref AWS::Region]], !Sub "orders-${Stage}"]
+      MessageRetentionPeriod: !FindInMap [StageSettings, !Ref Stage, Retention]
+      VisibilityTimeout:
+        Fn::FindInMap: [StageSettings, !Ref Stage, Visibility]
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName:
+        Fn::Sub: ["${Queue}-worker", {Queue: !Select [0, !Split [-, !GetAtt Orders.QueueName]]}]
+      Runtime: python3.11
+      Handler: app.handler
+      Environment:
+        Variables:
+          ORDERS_URL: !Ref Orders
+          AUDIT: !If [IsProd, !Ref AWS::NoValue, "off"]
+"""
+
+
+@pytest.mark.parametrize(("stage", "queue_name", "retention", "visibility", "environment"), [
+    ("prod", "orders-eu-west-1", 1209600, 960, {"ORDERS_URL": "http://q/orders"}),
+    ("dev", "orders-dev", 3600, 30, {"ORDERS_URL": "http://q/orders", "AUDIT": "off"}),
+])
+def test_conditions_mappings_and_every_form_resolve_as_init_resolves_them(
+        tmp_path: Path, stage: str, queue_name: str, retention: int, visibility: int,
+        environment: dict[str, str]) -> None:
+    # The local stack's own resolver had Ref, Sub, GetAtt and Join only: !If, !FindInMap, !Select and !Split were
+    # "not supported by the local stack". It now resolves through the resolver `init` and the gate use.
+    template = tmp_path / "template.yaml"
+    template.write_text(CONDITIONAL_TEMPLATE)
+    spec, values = load_stack_spec(template, region="eu-west-1", parameter_overrides={"Stage": stage})
+    (queue,) = spec.queues
+    assert (queue.name, queue.retention_s, queue.visibility_timeout_s) == (queue_name, retention, visibility)
+    assert spec.functions[0].function_name == "orders-worker"
+    values.refs["Orders"] = "http://q/orders"  # what moto's CreateQueue answers, once the queue exists
+    at = ("Resources", "Worker", "Properties", "Environment", "Variables")
+    assert values.variables(spec.functions[0].environment, at) == environment
 
 
 def test_the_database_secret_keeps_the_templates_keys_with_local_values() -> None:
