@@ -56,16 +56,22 @@ def merge_globals(global_value: Any, own: Any, key: str = "") -> Any:
 
 
 def parameter_values(document: SamDocument, overrides: Mapping[str, str]) -> dict[str, Any]:
-    """Each parameter's override, else its Default (a list for List<> types); Unresolved when it has neither."""
+    """Each parameter's override, else its Default (a list for List<> types); Unresolved when it has neither.
+
+    An `AWS::SSM::Parameter::Value<...>` parameter's Default is the name of an SSM parameter whose value the deploy
+    reads, so without an override (taken here as the value itself) it is Unresolved, never the SSM name."""
     values: dict[str, Any] = {}
     for name, declared in (document.value.get("Parameters") or {}).items():
         if not isinstance(declared, dict):
             raise document.error(("Parameters", name), "a parameter must be a mapping with Type (and Default)")
+        kind = str(declared.get("Type", "String"))
+        if kind.startswith("AWS::SSM::Parameter::Value") and name not in overrides:
+            values[name] = Unresolved(f"!Ref {name}, the value of SSM parameter {declared.get('Default')!r}")
+            continue
         raw = overrides.get(name, declared.get("Default"))
         if raw is None:
             values[name] = Unresolved(f"!Ref {name}, a parameter without Default")
             continue
-        kind = str(declared.get("Type", "String"))
         text = ",".join(map(str, raw)) if isinstance(raw, list) else str(raw)
         values[name] = [v.strip() for v in text.split(",")] if kind.startswith(("List<", "CommaDelimited")) else text
     return values
@@ -249,7 +255,8 @@ def load_application(template: Path, *, parameter_overrides: Mapping[str, str] |
     document = load_document(template)
     check_functions(document)
     parameters = parameter_values(document, parameter_overrides or {})
-    reader = _Reader(document, Intrinsics(document, parameters, pseudo))
+    intrinsics = Intrinsics(document, parameters, pseudo)
+    reader = _Reader(document, intrinsics)
     globals_ = (document.value.get("Globals") or {}).get("Function") or {}
     if not isinstance(globals_, dict):
         raise document.error(("Globals", "Function"), "Globals.Function must be a mapping")
@@ -259,7 +266,12 @@ def load_application(template: Path, *, parameter_overrides: Mapping[str, str] |
     for logical, resource in document.resources.items():
         if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
             raise document.error(("Resources", logical), f"resource {logical} has no Type")
-        if resource["Type"] in (SERVERLESS_FUNCTION, LAMBDA_FUNCTION):
+        if resource["Type"] in (SERVERLESS_FUNCTION, LAMBDA_FUNCTION) and intrinsics.resource_created(logical) is False:
+            # Not deployed with these parameters; a condition only the deploy can decide keeps the function checked.
+            not_applicable.append(NotApplicable(logical, document.line(("Resources", logical)),
+                                                f"its Condition `{resource['Condition']}` is false with these "
+                                                "parameters, so the stack does not create it"))
+        elif resource["Type"] in (SERVERLESS_FUNCTION, LAMBDA_FUNCTION):
             read = reader.function(logical, globals_)
             if isinstance(read, SamFunction):
                 functions.append(read)

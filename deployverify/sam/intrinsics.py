@@ -124,6 +124,15 @@ class Intrinsics:
             return [v for v in items if v is not NO_VALUE]
         return value
 
+    def resource_created(self, logical: str) -> bool | None:
+        """Whether CloudFormation creates the resource: its `Condition:` evaluated (True without one), or None when
+        the condition depends on something only the deploy knows."""
+        resource = self.document.resources.get(logical)
+        name = resource.get("Condition") if isinstance(resource, dict) else None
+        if name is None:
+            return True
+        return self.condition({"Condition": name}, ("Resources", logical, "Condition"))
+
     def text(self, value: Any, at: Path_) -> str | Unresolved:
         """A resolved scalar as text (CloudFormation passes numbers and booleans as strings), or Unresolved."""
         return self._as_text(self.resolve(value, at), at)

@@ -208,7 +208,9 @@ def load_stack_spec(template_path: Path, *, region: str, account_id: str = MOTO_
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
         at: Path_ = ("Resources", logical, "Properties")
-        if kind == "AWS::S3::Bucket":
+        if values.intrinsics.resource_created(logical) is False:
+            ignored.append(f"{kind} ({logical}: its Condition `{resource['Condition']}` is false)")
+        elif kind == "AWS::S3::Bucket":
             buckets.append(_bucket(values, logical, props, at))
         elif kind == "AWS::SQS::Queue":
             queues.append(_queue(values, logical, props, at))

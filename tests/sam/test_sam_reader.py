@@ -174,6 +174,43 @@ def test_images_and_other_languages_are_not_applicable_with_the_reason(tmp_path:
     assert reasons["Node"] == (5, "runtime nodejs20.x: deployverify checks Python functions")
 
 
+CONDITIONAL_FUNCTIONS = """\
+    Parameters:
+      Stage: {Type: String, Default: prod}
+      Region: {Type: "AWS::SSM::Parameter::Value<String>", Default: /app/region}
+    Conditions:
+      IsDev: !Equals [!Ref Stage, dev]
+      InHomeRegion: !Equals [!Ref Region, eu-west-1]
+    Resources:
+      Worker:
+        Type: AWS::Serverless::Function
+        Properties: {Runtime: python3.12, Handler: app.handler, CodeUri: src/}
+      DevSeeder:
+        Type: AWS::Serverless::Function
+        Condition: IsDev
+        Properties: {Runtime: python3.12, Handler: seed.handler, CodeUri: src/}
+      Replicator:
+        Type: AWS::Serverless::Function
+        Condition: InHomeRegion
+        Properties: {Runtime: python3.12, Handler: replicate.handler, CodeUri: src/}
+    """
+
+
+@pytest.mark.parametrize(("stage", "checked"), [("prod", ["Replicator", "Worker"]),
+                                                ("dev", ["DevSeeder", "Replicator", "Worker"])])
+def test_a_function_whose_condition_is_false_is_not_applicable(tmp_path: Path, stage: str,
+                                                               checked: list[str]) -> None:
+    # A condition only the deploy decides (an SSM parameter's value) keeps the function checked: it may be created.
+    app = app_from(tmp_path, CONDITIONAL_FUNCTIONS, parameter_overrides={"Stage": stage})
+    assert sorted(f.logical_id for f in app.functions) == checked
+    skipped = {n.logical_id: n.reason for n in app.not_applicable}
+    if stage == "prod":
+        assert skipped == {"DevSeeder": "its Condition `IsDev` is false with these parameters, so the stack does "
+                                        "not create it"}
+    else:
+        assert skipped == {}
+
+
 @pytest.mark.parametrize(("text", "line", "message"), [
     ("Resources:\n  Worker:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n"
      "      Handler: app.handler\n      Policies:\n        - {'Fn::Frobnicate': [a]}\n",

@@ -148,3 +148,18 @@ def test_secret_values_override_with_placeholders() -> None:
                                                           "note": "db at {host}:{port}"})
     assert value == {"host": "127.0.0.1", "port": 6543, "username": "docworker", "password": "pw-123456",
                      "dbname": "credmate", "note": "db at 127.0.0.1:6543"}
+
+
+def test_a_resource_whose_condition_is_false_is_not_created(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(CONDITIONAL_TEMPLATE.replace("Resources:\n", """Resources:
+  Audit:
+    Type: AWS::SQS::Queue
+    Condition: IsProd
+    Properties: {QueueName: !Sub "audit-${Stage}"}
+""", 1))
+    prod, _ = load_stack_spec(template, region="eu-west-1", parameter_overrides={"Stage": "prod"})
+    assert sorted(q.name for q in prod.queues) == ["audit-prod", "orders-eu-west-1"]
+    dev, _ = load_stack_spec(template, region="eu-west-1", parameter_overrides={"Stage": "dev"})
+    assert [q.name for q in dev.queues] == ["orders-dev"]
+    assert "AWS::SQS::Queue (Audit: its Condition `IsProd` is false)" in dev.ignored
