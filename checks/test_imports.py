@@ -11,7 +11,11 @@ from deployverify.gate.probe.docker_sandbox import ImageLacksRuntime
 from deployverify.gate.probe.findings import context_for, first_party_findings, third_party_findings, usable
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.run_probe import ProbeOutcome
-from deployverify.gate.probe.selection import ArchitectureUnavailable
+from deployverify.gate.probe.selection import (
+    ArchitectureUnavailable,
+    how_to_fix_a_failed_probe,
+    how_to_get_a_sandbox,
+)
 from deployverify.target import Target
 
 
@@ -68,11 +72,12 @@ def test_probe_ran_in_image(target: Target, sandbox: Selection | SandboxUnavaila
                    f"checks only with `bundle.static_only: [{arch}]`")
     if isinstance(sandbox, SandboxUnavailable):
         dv.fail(registry.message("DV230", isolation="no sandbox", image=target.container_image, reason=sandbox.detail,
-                                 fix="start Docker and make the image available (docker pull, or .ci/lambda-image.sh "
-                                     "for the local one), or drop --require-image"))
+                                 fix=how_to_get_a_sandbox(sandbox, target.python_version)))
     assert isinstance(probe_report, ProbeOutcome)
     if probe_report.report is None:
-        dv.fail(f"the import probe failed in {probe_report.described}: {probe_report.error}",
+        dv.fail(f"the import probe failed in {probe_report.described}: {probe_report.error}; "
+                + how_to_fix_a_failed_probe(f"{probe_report.error} {probe_report.stderr_tail}", probe_report.image,
+                                            target.python_version),
                 evidence=[probe_report.stderr_tail])
     dv.evidence(f"isolation: {probe_report.described}; chosen because {probe_report.reason}; probe "
                 f"{probe_report.probe_id} took {probe_report.seconds}s{' (cached)' if probe_report.cached else ''}")

@@ -38,6 +38,27 @@ class ArchitectureUnavailable(SandboxUnavailable):
                 f"could not run (they import the code)")
 
 
+class ImageRequired(SandboxUnavailable):
+    """The image cannot be used and --require-image forbids the fallback sandboxes that could run here."""
+
+
+def how_to_get_a_sandbox(unavailable: SandboxUnavailable, python_version: str) -> str:
+    """What to do when no sandbox can run the probe: only a run that forbade the fallbacks is told to allow them."""
+    start = "start Docker and make the image available (docker pull, or .ci/lambda-image.sh for the local one)"
+    if isinstance(unavailable, ImageRequired):
+        return f"{start}, or drop --require-image"
+    return f"{start}, or install python{python_version} on this host for a lower-fidelity fallback sandbox"
+
+
+def how_to_fix_a_failed_probe(error: str, image: str, python_version: str) -> str:
+    """What to do when the chosen sandbox started but the probe gave no report (the probe is deployverify's own)."""
+    if "exec format error" in error:
+        return (f"the interpreter in `{image}` is for another CPU (or no program): use the runtime's image for this "
+                "host's architecture, or enable emulation (binfmt / qemu-user-static)")
+    return (f"check that the sandbox runs Python at all (`docker run --rm --entrypoint python{python_version} "
+            f"{image} -c pass`), then read the probe's output in the evidence")
+
+
 def host_architecture() -> str:
     machine = platform.machine().lower()
     return next((arch for arch, names in _HOST_NAMES.items() if machine in names), machine)
@@ -81,7 +102,7 @@ def select_sandbox(target: Target, *, require_image: bool = False, image: str | 
         # bubblewrap and a plain process run the host's interpreter: no fallback can run this architecture.
         raise ArchitectureUnavailable(target.architecture, host, docker_reason)
     if require_image:
-        raise SandboxUnavailable(f"{docker_reason}; --require-image forbids falling back to a sandbox")
+        raise ImageRequired(f"{docker_reason}; --require-image forbids falling back to a sandbox")
     passed_over = [f"docker: {docker_reason}"]
     for kind, connect in (("bubblewrap", bubblewrap.connect), ("plain", plain.connect)):
         try:

@@ -81,6 +81,8 @@ def test_an_interpreter_the_engine_will_not_start_fails_dv230_once(tmp_path: Pat
     assert message.startswith(f"the import probe failed in Docker container of `{image}`: the probe exited 1 "
                               "without a report")
     assert "exec /var/lang/bin/python3.11: exec format error" in message
+    assert message.endswith(f"the interpreter in `{image}` is for another CPU (or no program): use the runtime's "
+                            "image for this host's architecture, or enable emulation (binfmt / qemu-user-static)")
     assert "\n" not in message
     for check in BLOCKED_BY_DV230[1:]:  # DV001 passes: the machine has Docker and the image
         assert (run.status(check), run.message(check)) == ("skip", "blocked by DV230"), check

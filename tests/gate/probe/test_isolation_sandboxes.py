@@ -14,6 +14,7 @@ import pytest
 
 from deployverify.gate.probe import SandboxUnavailable, Spec, select_sandbox
 from deployverify.gate.probe.sandbox import Sandbox
+from deployverify.gate.probe.selection import ImageRequired, how_to_get_a_sandbox
 from deployverify.target import target_from_bundle
 from tests.support.env import TEST_IMAGE, require_bwrap, require_docker
 
@@ -230,11 +231,17 @@ def test_selection_falls_back_and_says_why(bundle: Path) -> None:
     chosen = select_sandbox(target)
     assert (chosen.kind, chosen.fallback) == ("bubblewrap", True)
     assert image in chosen.reason
-    with pytest.raises(SandboxUnavailable, match="require-image"):
+    with pytest.raises(ImageRequired, match="require-image") as refused:
         select_sandbox(target, require_image=True)
+    # Only the run that forbade the fallbacks is told it may allow them.
+    assert how_to_get_a_sandbox(refused.value, "3.11").endswith("or drop --require-image")
 
 
 def test_no_sandbox_without_a_matching_interpreter(bundle: Path) -> None:
     target = target_from_bundle(bundle, "app.handler", "python3.9", image="deployverify/no-such-image:0")
-    with pytest.raises(SandboxUnavailable, match=r"no host CPython 3\.9"):
+    with pytest.raises(SandboxUnavailable, match=r"no host CPython 3\.9") as nothing:
         select_sandbox(target)
+    assert not isinstance(nothing.value, ImageRequired)
+    fix = how_to_get_a_sandbox(nothing.value, "3.9")
+    assert "--require-image" not in fix
+    assert fix.endswith("or install python3.9 on this host for a lower-fidelity fallback sandbox")
