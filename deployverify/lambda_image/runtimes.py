@@ -68,6 +68,11 @@ class RuntimeInfo:
         return "cp" + self.python.replace(".", "")
 
     @property
+    def interpreter(self) -> str:
+        """The runtime's python in its Lambda image (the probe and the local stack start it there)."""
+        return interpreter_path(self.python)
+
+    @property
     def sdk_dir(self) -> str:
         """Where the runtime-included boto3 and awslambdaric live."""
         if self.python_tuple >= (3, 11):
@@ -96,6 +101,10 @@ class RuntimeInfo:
     def search_roots(self) -> tuple[str, ...]:
         """The sys.path entries user code can populate (bundle and layers), in Lambda's order."""
         return (TASK_ROOT, *self.layer_paths())
+
+
+def interpreter_path(python_version: str) -> str:
+    return f"{LANG_DIR}/bin/python{python_version}"
 
 
 RUNTIMES: dict[str, RuntimeInfo] = {

@@ -7,14 +7,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from deployverify.core.errors import DeployVerifyError, EnvironmentMissing
 from deployverify.lambda_image import docker
-from deployverify.lambda_image.runtimes import lambda_environment
+from deployverify.lambda_image.runtimes import lambda_environment, runtime_info
 from deployverify.local import moto_server, procs
 from deployverify.local.function_config import LocalFunctionConfig
 from deployverify.local.function_runtime import sandbox_runtime_dir
@@ -28,10 +28,19 @@ FUNCTION_LABEL = "deployverify.function"
 Say = Callable[[str], None]
 
 
-def runtime_mode(image: str, require_image: bool) -> tuple[str, str]:
-    """("docker", why) when the image can run here, else ("sandbox", why not) unless the image is required."""
+def runtime_mode(image: str, require_image: bool, runtimes: Iterable[str] = ()) -> tuple[str, str]:
+    """("docker", why) when the image can run here, else ("sandbox", why not) unless the image is required.
+
+    An image that is here but lacks a function's interpreter (an --image for another Python) is a wrong setting,
+    not a missing image: an error, never a silent run on the image's own Python."""
     problem = docker.local_image_problem(image)
     if problem is None:
+        for runtime in sorted(set(runtimes)):
+            lacks = docker.executable_problem(image, runtime_info(runtime).interpreter)
+            if lacks:
+                raise DeployVerifyError(f"image `{image}` cannot run the function's runtime {runtime}: {lacks}; use "
+                                        f"the runtime's image, or drop --image (and DV_IMAGE) to get it by default",
+                                        where="--image")
         return "docker", f"image {image}"
     if require_image:
         raise EnvironmentMissing(f"{problem}; --require-image forbids running the function outside the image")

@@ -102,6 +102,9 @@ def up(target: Target, *, image: str | None = None, require_image: bool = False,
         state = _fresh_state(target, read_state())
         region = state.region
         spec, values = load_stack_spec(target.local.template, region=region, stack_name=f"{target.name}-local")
+        # Chosen before anything is built or started: a wrong --image fails here, with nothing to clean up.
+        wanted_image = image or target.container_image
+        mode, why = runtime_mode(wanted_image, require_image, (fn.runtime for fn in spec.functions))
 
         say("local: building the bundle")
         from deployverify.gate.build.build import ensure_built
@@ -135,8 +138,6 @@ def up(target: Target, *, image: str | None = None, require_image: bool = False,
         write_state(state)
 
         task_dir = _task_dir(zip_bytes, sha)
-        wanted_image = image or target.container_image
-        mode, why = runtime_mode(wanted_image, require_image)
         if mode == "sandbox":
             say(f"local: running the function in a sandbox, not a container: {why}")
         state = replace(state, runtime=RuntimeChoice(mode, wanted_image, why))

@@ -30,6 +30,7 @@ from deployverify.lambda_image.docker import (
     executable_problem,
     lambda_tmpfs,
 )
+from deployverify.lambda_image.runtimes import interpreter_path
 from deployverify.target.model import DEFAULT_IMAGE
 
 TOOLS_MOUNT = "/var/deployverify"
@@ -50,7 +51,7 @@ class DockerSandbox:
 
     @property
     def python(self) -> str:
-        return f"/var/lang/bin/python{self.python_version}"
+        return interpreter_path(self.python_version)
 
     def _places(self) -> dict[str, str]:
         return {"python": self.python, "task": "/var/task", "opt": "/opt", "tools": TOOLS_MOUNT,
