@@ -19,6 +19,7 @@ from deployverify.gate.stubscan.bindings import (
     function_locals,
     instance_attributes,
 )
+from deployverify.gate.stubscan.syntax import expression_binding_lines
 
 _GENERATED_SUFFIXES = ("_pb2", "_pb2_grpc", "_grpc")
 _GENERATED_HEADER = b"DO NOT EDIT"
@@ -160,6 +161,12 @@ class ModuleSymbols:
     @cached_property
     def lines(self) -> int:
         return self.source.count(b"\n") + (0 if self.source.endswith(b"\n") or not self.source else 1)
+
+    @cached_property
+    def expression_lines(self) -> tuple[int, ...] | None:
+        """Lines where an expression may bind a name (syntax.expression_binding_lines): function bodies' walks
+        skip the expressions on other lines."""
+        return expression_binding_lines(self.source)
 
     @cached_property
     def generated(self) -> bool:

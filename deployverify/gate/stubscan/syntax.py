@@ -1,0 +1,69 @@
+"""Cheap walks over the syntax tree for the scan's hot loops.
+
+`ast.iter_child_nodes` runs two generators and an isinstance test per field of every node; the scan walks most
+nodes of the code it reaches several times, so these helpers read each node class's fields once and skip the
+leaves no caller looks at (expression contexts and operators, which have no children). They yield the children
+in the same order `ast.iter_child_nodes` does, so a walk built on them visits nodes in the same order.
+
+`expression_binding_lines` lets a walk skip whole expressions: only a comprehension or an assignment expression
+binds a name inside an expression, and either needs the `for` or `:=` token on one of the expression's lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+
+# Nodes without children that no scan walk needs: `Load`/`Store`, `+`, `and`, `==` ...
+_SKIPPED = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+# `for` as a token: what follows is not part of a longer identifier (`format`, `fork`). Preceding characters are
+# not checked: `[1for x in y]` is valid Python, and a false match only costs a longer walk.
+_BINDING_TOKEN = re.compile(rb"for(?![A-Za-z0-9_])|:=")
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple(getattr(cls, "_fields", ()))
+    return fields
+
+
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.iter_child_nodes(node))` without expression contexts and operators."""
+    found: list[ast.AST] = []
+    for name in _fields(node.__class__):
+        value = getattr(node, name, None)
+        if value.__class__ is list:
+            for item in value:
+                if isinstance(item, ast.AST) and not isinstance(item, _SKIPPED):
+                    found.append(item)
+        elif isinstance(value, ast.AST) and not isinstance(value, _SKIPPED):
+            found.append(value)
+    return found
+
+
+def expression_binding_lines(source: bytes) -> tuple[int, ...] | None:
+    """The lines (1-based, sorted) holding a `for` or `:=` token, or something that looks like one; None when the
+    source's line breaks are not all `\\n` (the parser also breaks lines at a lone `\\r`), meaning every line."""
+    if b"\r" in source:
+        return None
+    lines: list[int] = []
+    line, position = 1, 0
+    for match in _BINDING_TOKEN.finditer(source):
+        line += source.count(b"\n", position, match.start())
+        position = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return tuple(lines)
+
+
+def may_bind(expr: ast.expr, lines: Sequence[int] | None) -> bool:
+    """Whether `expr` may hold a comprehension or `:=` (see expression_binding_lines); False rules it out."""
+    if lines is None:
+        return True
+    index = bisect_left(lines, expr.lineno)
+    end = expr.end_lineno if expr.end_lineno is not None else expr.lineno
+    return index < len(lines) and lines[index] <= end
