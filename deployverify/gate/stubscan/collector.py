@@ -20,6 +20,7 @@ from deployverify.gate.stubscan.graph import CallGraph, ToggleSite
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.resolver import Resolver
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, Node
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.values import (
     ClassValue,
     ContainerMethodValue,
@@ -122,7 +123,7 @@ class _Collector:
         self.children(stmt, ref=self.base_ref)
 
     def children(self, node: ast.AST, ref: bool) -> None:
-        for child in ast.iter_child_nodes(node):
+        for child in child_nodes(node):  # contexts and operators left out
             if isinstance(child, ast.stmt):
                 self.statement(child)
             elif isinstance(child, ast.expr):
@@ -131,8 +132,6 @@ class _Collector:
                 if child.type is not None:
                     self.expr(child.type, ref=False)
                 self.statements(child.body)
-            elif isinstance(child, ast.expr_context | ast.boolop | ast.operator | ast.unaryop | ast.cmpop):
-                continue
             else:
                 self.children(child, ref)
 

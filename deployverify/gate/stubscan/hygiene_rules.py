@@ -13,6 +13,7 @@ from deployverify.gate.stubscan.findings import ScanFinding, make_finding
 from deployverify.gate.stubscan.rule_context import RuleContext
 from deployverify.gate.stubscan.suppress import comments, inline_allows
 from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols
+from deployverify.gate.stubscan.syntax import child_nodes
 
 _MARKER = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
 TEST_LIBRARIES = ("unittest.mock", "mock", "moto", "pytest", "_pytest", "responses", "freezegun", "faker",
@@ -94,5 +95,5 @@ def _imports(module: ModuleSymbols) -> Iterator[tuple[list[str], int]]:
             base = node.module or ""
             yield [*(f"{base}.{alias.name}" for alias in node.names), base], node.lineno
         else:
-            stack.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt | ast.excepthandler))
+            stack.extend(c for c in child_nodes(node) if isinstance(c, ast.stmt | ast.excepthandler))
 

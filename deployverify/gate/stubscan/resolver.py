@@ -31,6 +31,7 @@ from deployverify.gate.stubscan.bindings import Binding, Scope
 from deployverify.gate.stubscan.dispatch import external_call, external_name
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.toggles import ToggleEvaluator
 from deployverify.gate.stubscan.values import (
     EMPTY,
@@ -395,6 +396,6 @@ def _own_nodes(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterable[ast.AST
         current = stack.pop()
         yield current
         if not isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(current))
+            stack.extend(child_nodes(current))
 
 

@@ -10,6 +10,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols, Node
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.toggles import words
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def _raises_not_implemented(fn: FuncInfo) -> ast.Raise | None:
             if isinstance(exc, ast.Name) and exc.id == "NotImplementedError":
                 return node
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(child_nodes(node))
     return None
 
 
