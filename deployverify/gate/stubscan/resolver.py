@@ -74,12 +74,9 @@ class Resolver:
 
     # -- names
 
-    @staticmethod
-    def _key(expr: ast.AST, scope: Scope) -> tuple[int, int]:
-        return id(expr), id(scope.func) if scope.func is not None else id(scope.module)
-
     def eval(self, expr: ast.expr, scope: Scope) -> Values:
-        key = self._key(expr, scope)
+        func = scope.func  # (expression, function or module): eval runs tens of thousands of times a scan
+        key = id(expr), id(func) if func is not None else id(scope.module)
         cached = self._memo.get(key)
         if cached is not None:
             return cached
@@ -96,7 +93,10 @@ class Resolver:
         return result
 
     def lookup(self, name: str, scope: Scope) -> Values:
-        return union_of(self.binding_values(b) for b in self.bindings_of(name, scope))
+        bindings = self.bindings_of(name, scope)
+        if len(bindings) == 1:  # most names: union_of's answer without its generator
+            return self.binding_values(bindings[0]) or EMPTY
+        return union_of(self.binding_values(b) for b in bindings)
 
     def bindings_of(self, name: str, scope: Scope) -> list[Binding]:
         func = scope.func
@@ -397,5 +397,3 @@ def _own_nodes(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterable[ast.AST
         yield current
         if not isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
             stack.extend(child_nodes(current))
-
-

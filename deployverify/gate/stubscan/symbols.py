@@ -145,6 +145,8 @@ class ModuleSymbols:
     # id(def node) -> what it defines, so bindings of a def or class name point at the same object
     defined_functions: dict[int, FuncInfo] = field(default_factory=dict, repr=False)
     defined_classes: dict[int, ClassInfo] = field(default_factory=dict, repr=False)
+    # global name -> the module-level container it names, or None (dispatch.container_global's answer)
+    container_globals: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
 
     @property
     def package(self) -> str:

@@ -18,23 +18,38 @@ from collections.abc import Sequence
 
 # Nodes without children that no scan walk needs: `Load`/`Store`, `+`, `and`, `==` ...
 _SKIPPED = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+# Field types (from the node classes' ASDL signatures) that never hold a node a walk yields.
+_LEAF_TYPES = frozenset({"identifier", "string", "constant", "int", "expr_context", "boolop", "operator", "unaryop",
+                         "cmpop"})
+_SIGNATURE = re.compile(r"^\w+\((?P<fields>.*)\)$")
 _FIELDS: dict[type, tuple[str, ...]] = {}
 # `for` as a token: what follows is not part of a longer identifier (`format`, `fork`). Preceding characters are
 # not checked: `[1for x in y]` is valid Python, and a false match only costs a longer walk.
 _BINDING_TOKEN = re.compile(rb"for(?![A-Za-z0-9_])|:=")
 
 
-def _fields(cls: type) -> tuple[str, ...]:
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = tuple(getattr(cls, "_fields", ()))
-    return fields
+def _node_fields(cls: type) -> tuple[str, ...]:
+    """The fields of `cls` that may hold child nodes: all of `_fields` but those whose declared type is a name, a
+    constant or an operator (`Name(identifier id, expr_context ctx)` has none). Every field when the class's
+    signature cannot be read."""
+    fields = tuple(getattr(cls, "_fields", ()))
+    match = _SIGNATURE.match((cls.__doc__ or "").strip())
+    if match is None:
+        return fields
+    declared = [part.split() for part in match["fields"].split(",")] if match["fields"].strip() else []
+    if [d[-1] for d in declared if len(d) == 2] != list(fields) or any(len(d) != 2 for d in declared):
+        return fields
+    return tuple(name for kind, name in declared if kind.rstrip("?*") not in _LEAF_TYPES)
 
 
 def child_nodes(node: ast.AST) -> list[ast.AST]:
     """`list(ast.iter_child_nodes(node))` without expression contexts and operators."""
+    cls = node.__class__
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = _node_fields(cls)
     found: list[ast.AST] = []
-    for name in _fields(node.__class__):
+    for name in fields:
         value = getattr(node, name, None)
         if value.__class__ is list:
             for item in value:
