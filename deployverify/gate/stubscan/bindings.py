@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the definitions hold their bindings; bindings only point ba
 
 BindingKind = Literal["func", "class", "module", "from", "expr", "iter", "param", "with", "unknown"]
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)
 _NOT_ENTERED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 # The nodes collect_bindings reads; a function body's walk yields many more, which it skips by this test alone.
 _BINDERS = frozenset({ast.Global, ast.Nonlocal, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
@@ -82,24 +83,32 @@ def _is_attr_of(target: ast.expr, receiver: str) -> bool:
     return isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == receiver
 
 
-def flatten(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+def flatten(body: list[ast.stmt]) -> list[ast.stmt]:
     """Statements of a block, including those nested in if/try/with/for/while (same scope), not in defs."""
+    found: list[ast.stmt] = []
+    _flatten_into(body, found)
+    return found
+
+
+def _flatten_into(body: list[ast.stmt], found: list[ast.stmt]) -> None:
     for stmt in body:
-        yield stmt
+        found.append(stmt)
+        if not isinstance(stmt, _BLOCKS):
+            continue
         if isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While):
-            yield from flatten(stmt.body)
-            yield from flatten(stmt.orelse)
+            _flatten_into(stmt.body, found)
+            _flatten_into(stmt.orelse, found)
         elif isinstance(stmt, ast.With | ast.AsyncWith):
-            yield from flatten(stmt.body)
+            _flatten_into(stmt.body, found)
         elif isinstance(stmt, ast.Try | ast.TryStar):
-            yield from flatten(stmt.body)
+            _flatten_into(stmt.body, found)
             for handler in stmt.handlers:
-                yield from flatten(handler.body)
-            yield from flatten(stmt.orelse)
-            yield from flatten(stmt.finalbody)
+                _flatten_into(handler.body, found)
+            _flatten_into(stmt.orelse, found)
+            _flatten_into(stmt.finalbody, found)
         elif isinstance(stmt, ast.Match):
             for case in stmt.cases:
-                yield from flatten(case.body)
+                _flatten_into(case.body, found)
 
 
 def _walk_function_body(node: FunctionNode, expression_lines: Sequence[int] | None) -> Iterator[ast.AST]:

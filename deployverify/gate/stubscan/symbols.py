@@ -23,6 +23,7 @@ from deployverify.gate.stubscan.syntax import expression_binding_lines
 
 _GENERATED_SUFFIXES = ("_pb2", "_pb2_grpc", "_grpc")
 _GENERATED_HEADER = b"DO NOT EDIT"
+_DEFINING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign)  # what _Definitions reads
 
 
 class _Definition:
@@ -223,6 +224,8 @@ class _Definitions:
     def collect(self, body: list[ast.stmt], scope: Scope, cls: ClassInfo | None, outer: FuncInfo | None,
                 prefix: str) -> None:
         for stmt in flatten(body):
+            if not isinstance(stmt, _DEFINING):
+                continue
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 info = FuncInfo(self.module, f"{prefix}{stmt.name}", stmt, cls=cls, outer=outer)
                 self.module.functions.append(info)
