@@ -16,6 +16,7 @@ from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols
 from deployverify.gate.stubscan.syntax import child_nodes
 
 _MARKER = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
+_MARKER_BYTES = (b"TODO", b"FIXME", b"XXX", b"HACK")  # a module without them needs no decoding and no search
 TEST_LIBRARIES = ("unittest.mock", "mock", "moto", "pytest", "_pytest", "responses", "freezegun", "faker",
                   "pytest_mock", "requests_mock")
 _LIBRARY_WORDS = tuple(sorted({lib.rpartition(".")[2].encode() for lib in TEST_LIBRARIES}))
@@ -51,7 +52,8 @@ def markers(ctx: RuleContext) -> Iterator[ScanFinding]:
             by_module.setdefault(fn.module.name, []).append(fn)
         for module_name in by_module:
             module = ctx.program.module(module_name)
-            if module is None or module.generated or not _MARKER.search(module.source.decode("utf-8", "replace")):
+            if module is None or module.generated or not any(m in module.source for m in _MARKER_BYTES) or not (
+                    _MARKER.search(module.source.decode("utf-8", "replace"))):
                 continue
             for line, text, _ in comments(module.source):
                 match = _MARKER.search(text)
