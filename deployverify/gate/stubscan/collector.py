@@ -190,6 +190,8 @@ class _Collector:
                     self.references(self.resolver.eval(expr, self.scope))
         elif isinstance(expr, ast.Call):
             self.call(expr)
+        elif isinstance(expr, ast.Constant):  # common, and nothing inside it to walk
+            return
         elif isinstance(expr, ast.Attribute):
             if isinstance(expr.ctx, ast.Load):
                 self.registry_read(expr)
