@@ -119,6 +119,9 @@ def _walk_function_body(node: FunctionNode, expression_lines: Sequence[int] | No
     while stack:
         current = stack.pop()
         yield current
+        if isinstance(current, ast.stmt) and not isinstance(current, _BLOCKS) and not may_bind(current,
+                                                                                               expression_lines):
+            continue  # a simple statement holds only expressions, and none of them can bind here
         if not isinstance(current, _NOT_ENTERED):
             children = [c for c in child_nodes(current)
                         if not isinstance(c, ast.expr) or may_bind(c, expression_lines)]

@@ -199,7 +199,8 @@ class Resolver:
         if isinstance(expr, ast.Name):
             return self.lookup(expr.id, scope)
         if isinstance(expr, ast.Attribute):
-            return union_of(self.member_values(v, expr.attr) for v in self.eval(expr.value, scope))
+            owners = self.eval(expr.value, scope)
+            return union_of(self.member_values(v, expr.attr) for v in owners) if owners else EMPTY
         if isinstance(expr, ast.Call):
             return self._call_result(expr, scope)
         if isinstance(expr, ast.Dict):

@@ -75,8 +75,9 @@ def expression_binding_lines(source: bytes) -> tuple[int, ...] | None:
     return tuple(lines)
 
 
-def may_bind(expr: ast.expr, lines: Sequence[int] | None) -> bool:
-    """Whether `expr` may hold a comprehension or `:=` (see expression_binding_lines); False rules it out."""
+def may_bind(expr: ast.expr | ast.stmt, lines: Sequence[int] | None) -> bool:
+    """Whether `expr` (or a simple statement) may hold a comprehension or `:=` (see expression_binding_lines);
+    False rules it out."""
     if lines is None:
         return True
     index = bisect_left(lines, expr.lineno)
