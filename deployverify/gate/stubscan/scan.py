@@ -102,9 +102,9 @@ def _top_entries_signature(root: Path) -> str:
 def _first_party_tops(root: Path) -> list[str]:
     index = BundleIndex.from_bundle(root)
     tops = set()
+    depth = len(root.parts)  # module paths are root's path plus theirs: their first part below it, no relative_to
     for module in index.first_party_modules():
-        relative = module.path.relative_to(root)
-        tops.add(relative.parts[0])
+        tops.add(module.path.parts[depth])
     return sorted(tops)
 
 
@@ -113,15 +113,16 @@ def _list_sources(root: Path, tops: Iterable[str], exclude: Sequence[str]) -> li
     found: list[SourceModule] = []
     for top in tops:
         start = root / top
-        files: list[Path] = []
+        files: list[tuple[Path, str]] = []  # (file, its path relative to root with forward slashes)
         if start.is_file():
-            files = [start]
+            files = [(start, start.relative_to(root).as_posix())]
         elif start.is_dir():
             for folder, dirs, names in os.walk(start):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and d.isidentifier())
-                files.extend(Path(folder) / n for n in sorted(names) if n.endswith(".py"))
-        for file in files:
-            relative = file.relative_to(root).as_posix()
+                here = Path(folder)
+                prefix = here.relative_to(root).as_posix()  # once a folder (it is below root, never root itself)
+                files.extend((here / n, f"{prefix}/{n}") for n in sorted(names) if n.endswith(".py"))
+        for file, relative in files:
             if any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
                 continue
             parts = relative[:-3].split("/")
