@@ -15,7 +15,8 @@ Prints handlers scanned, findings, findings labelled wrong, unlabelled findings 
 when an error-severity finding is labelled wrong, a finding has no label, or the fresh scan takes more than 0.1 x
 the floor (the ratio is printed as measured either way). A fresh scan parses the files the handlers reach, so it
 cannot be cheaper than parsing them: the 0.1 x target is not met (about 4-4.5 x on this corpus, on a busy 2-core
-machine; 7-7.6 x before the scan's hot walks were trimmed). The rerun answered from the scan's content cache is printed beside it for information.
+machine; 7-7.6 x before the scan's hot walks were trimmed). The rerun answered from the scan's content cache is
+printed beside it for information.
 
     python bench/scan_real_world.py [--verbose] [--unlabelled-yaml]
 """
