@@ -7,15 +7,23 @@ read on first use for the same reason.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from deployverify.gate.stubscan.syntax import child_nodes, may_bind
 
 if TYPE_CHECKING:  # the definitions hold their bindings; bindings only point back at them
     from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, ModuleSymbols
 
 BindingKind = Literal["func", "class", "module", "from", "expr", "iter", "param", "with", "unknown"]
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)
+_NOT_ENTERED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+# The nodes collect_bindings reads; a function body's walk yields many more, which it skips by this test alone.
+_BINDERS = frozenset({ast.Global, ast.Nonlocal, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
+                      ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.With,
+                      ast.AsyncWith, ast.comprehension, ast.ExceptHandler})
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +61,7 @@ def instance_attributes(method: FuncInfo, attrs: dict[str, list[Binding]]) -> No
         return
     receiver = params[0].arg
     scope = Scope(method.module, method)
-    for node in _walk_function_body(method.node):
+    for node in _walk_function_body(method.node, ()):  # `self.x = ...` is a statement
         targets: list[ast.expr] = []
         value: ast.expr | None = None
         if isinstance(node, ast.Assign):
@@ -75,34 +83,50 @@ def _is_attr_of(target: ast.expr, receiver: str) -> bool:
     return isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == receiver
 
 
-def flatten(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+def flatten(body: list[ast.stmt]) -> list[ast.stmt]:
     """Statements of a block, including those nested in if/try/with/for/while (same scope), not in defs."""
+    found: list[ast.stmt] = []
+    _flatten_into(body, found)
+    return found
+
+
+def _flatten_into(body: list[ast.stmt], found: list[ast.stmt]) -> None:
     for stmt in body:
-        yield stmt
+        found.append(stmt)
+        if not isinstance(stmt, _BLOCKS):
+            continue
         if isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While):
-            yield from flatten(stmt.body)
-            yield from flatten(stmt.orelse)
+            _flatten_into(stmt.body, found)
+            _flatten_into(stmt.orelse, found)
         elif isinstance(stmt, ast.With | ast.AsyncWith):
-            yield from flatten(stmt.body)
+            _flatten_into(stmt.body, found)
         elif isinstance(stmt, ast.Try | ast.TryStar):
-            yield from flatten(stmt.body)
+            _flatten_into(stmt.body, found)
             for handler in stmt.handlers:
-                yield from flatten(handler.body)
-            yield from flatten(stmt.orelse)
-            yield from flatten(stmt.finalbody)
+                _flatten_into(handler.body, found)
+            _flatten_into(stmt.orelse, found)
+            _flatten_into(stmt.finalbody, found)
         elif isinstance(stmt, ast.Match):
             for case in stmt.cases:
-                yield from flatten(case.body)
+                _flatten_into(case.body, found)
 
 
-def _walk_function_body(node: FunctionNode) -> Iterator[ast.AST]:
-    """Every node of a function's own body; nested defs, classes and lambdas are yielded but not entered."""
+def _walk_function_body(node: FunctionNode, expression_lines: Sequence[int] | None) -> Iterator[ast.AST]:
+    """The nodes of a function's own body that may bind a name, in `ast.walk`'s depth-first order: every statement
+    (nested defs, classes and lambdas are yielded but not entered) and the expressions that may hold a
+    comprehension or `:=` (syntax.may_bind); with no `expression_lines`, statements only."""
     stack: list[ast.AST] = list(reversed(node.body))
     while stack:
         current = stack.pop()
         yield current
-        if not isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            stack.extend(reversed(list(ast.iter_child_nodes(current))))
+        if isinstance(current, ast.stmt) and not isinstance(current, _BLOCKS) and not may_bind(current,
+                                                                                               expression_lines):
+            continue  # a simple statement holds only expressions, and none of them can bind here
+        if not isinstance(current, _NOT_ENTERED):
+            children = [c for c in child_nodes(current)
+                        if not isinstance(c, ast.expr) or may_bind(c, expression_lines)]
+            children.reverse()
+            stack.extend(children)
 
 
 def _bind_target(bindings: dict[str, list[Binding]], target: ast.expr, value: ast.expr | None, scope: Scope,
@@ -131,10 +155,12 @@ def collect_bindings(body: list[ast.stmt], scope: Scope, *, class_body: bool = F
     declared_global: set[str] = set()
     statements: Iterator[ast.AST]
     if scope.func is not None and not class_body:
-        statements = _walk_function_body(scope.func.node)
+        statements = _walk_function_body(scope.func.node, module.expression_lines)
     else:
         statements = iter(flatten(body))
     for stmt in statements:
+        if stmt.__class__ not in _BINDERS:
+            continue
         if isinstance(stmt, ast.Global | ast.Nonlocal):
             declared_global.update(stmt.names)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -20,6 +20,7 @@ from deployverify.gate.stubscan.graph import CallGraph, ToggleSite
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.resolver import Resolver
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo, Node
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.values import (
     ClassValue,
     ContainerMethodValue,
@@ -122,17 +123,15 @@ class _Collector:
         self.children(stmt, ref=self.base_ref)
 
     def children(self, node: ast.AST, ref: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                self.statement(child)
-            elif isinstance(child, ast.expr):
+        for child in child_nodes(node):  # contexts and operators left out
+            if isinstance(child, ast.expr):  # the common case first
                 self.expr(child, ref=ref)
+            elif isinstance(child, ast.stmt):
+                self.statement(child)
             elif isinstance(child, ast.ExceptHandler):
                 if child.type is not None:
                     self.expr(child.type, ref=False)
                 self.statements(child.body)
-            elif isinstance(child, ast.expr_context | ast.boolop | ast.operator | ast.unaryop | ast.cmpop):
-                continue
             else:
                 self.children(child, ref)
 
@@ -184,13 +183,15 @@ class _Collector:
                         self.edge(symbols)
 
     def expr(self, expr: ast.expr, ref: bool) -> None:
-        if isinstance(expr, ast.Call):
-            self.call(expr)
-        elif isinstance(expr, ast.Name):
+        if isinstance(expr, ast.Name):  # the most common expression first
             if isinstance(expr.ctx, ast.Load):
                 self.registry_read(expr)
-            if ref and isinstance(expr.ctx, ast.Load):
-                self.references(self.resolver.eval(expr, self.scope))
+                if ref:
+                    self.references(self.resolver.eval(expr, self.scope))
+        elif isinstance(expr, ast.Call):
+            self.call(expr)
+        elif isinstance(expr, ast.Constant):  # common, and nothing inside it to walk
+            return
         elif isinstance(expr, ast.Attribute):
             if isinstance(expr.ctx, ast.Load):
                 self.registry_read(expr)
@@ -234,16 +235,17 @@ class _Collector:
             self.receiver(func.value)
         elif not isinstance(func, ast.Name):
             self.expr(func, ref=False)
-        for value in self.resolver.eval(call.func, self.scope):
+        callees = self.resolver.eval(call.func, self.scope)
+        for value in callees:
             self.callee(value)
-        self.dispatching_call(call)
+        self.dispatching_call(call, callees)
         type_check = isinstance(func, ast.Name) and func.id in ("isinstance", "issubclass")
         for index, arg in enumerate(call.args):
             self.expr(arg, ref=not (type_check and index == 1))
         for keyword in call.keywords:
             self.expr(keyword.value, ref=True)
 
-    def dispatching_call(self, call: ast.Call) -> None:
+    def dispatching_call(self, call: ast.Call, callees: Iterable[Value]) -> None:
         """Calls that reach functions by a registry: `app.resolve(...)`, `app.include_router(r)`, batch handlers,
         `importlib.import_module("literal")` (the module's top-level code runs)."""
         func = call.func
@@ -259,7 +261,7 @@ class _Collector:
                     for inner in self.resolver.eval(call.args[0], self.scope):
                         if isinstance(inner, RegistryValue):
                             self.graph.registries.link(value.key, inner.key)
-        for value in self.resolver.eval(func, self.scope):
+        for value in callees:  # what `func` evaluates to (the call's own callees)
             if isinstance(value, RegistryValue):  # `app(event, context)` resolves too
                 self.graph.registries.read(value.key, self.node, (f"{ast.unparse(func)[:60]}()",))
         external = dispatch.external_name(self.resolver, func, self.scope)

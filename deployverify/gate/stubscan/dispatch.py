@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from deployverify.gate.stubscan.bindings import Binding, Scope
-from deployverify.gate.stubscan.symbols import FuncInfo, Node
+from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols, Node
 from deployverify.gate.stubscan.values import EMPTY, ModuleValue, RegistryValue, Values
 
 if TYPE_CHECKING:
@@ -125,15 +125,12 @@ def container_global(resolver: Resolver, expr: ast.expr, scope: Scope) -> tuple[
     """(module, name) when `expr` names a module-level container (a registry a decorator may fill)."""
     if isinstance(expr, ast.Name):
         # Module globals first: most names are not a container there, and that answer needs no function's locals.
-        key: tuple[str, str] | None = None
-        bindings = scope.module.globals.get(expr.id, ())
-        if any(_is_container(b) for b in bindings):
-            key = scope.module.name, expr.id
-        for binding in bindings:
-            if key is None and binding.kind == "from" and resolver.program.is_first_party(binding.target):
-                source = resolver.program.module(binding.target)
-                if source is not None and any(_is_container(b) for b in source.globals.get(binding.name, ())):
-                    key = binding.target, binding.name
+        # It is the same for every read of the name in the module (the program is), so it is worked out once.
+        known = scope.module.container_globals
+        if expr.id in known:
+            key = known[expr.id]
+        else:
+            key = known[expr.id] = _global_container(resolver, scope.module, expr.id)
         func = scope.func
         while key is not None and func is not None:
             if expr.id in func.locals():
@@ -146,6 +143,18 @@ def container_global(resolver: Resolver, expr: ast.expr, scope: Scope) -> tuple[
                 source = resolver.program.module(value.name)
                 if source is not None and any(_is_container(b) for b in source.globals.get(expr.attr, ())):
                     return value.name, expr.attr
+    return None
+
+
+def _global_container(resolver: Resolver, module: ModuleSymbols, name: str) -> tuple[str, str] | None:
+    bindings = module.globals.get(name, ())
+    if any(_is_container(b) for b in bindings):
+        return module.name, name
+    for binding in bindings:
+        if binding.kind == "from" and resolver.program.is_first_party(binding.target):
+            source = resolver.program.module(binding.target)
+            if source is not None and any(_is_container(b) for b in source.globals.get(binding.name, ())):
+                return binding.target, binding.name
     return None
 
 

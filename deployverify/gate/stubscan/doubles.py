@@ -19,6 +19,7 @@ from deployverify.gate.stubscan.bindings import Scope
 from deployverify.gate.stubscan.resolver import Resolver
 from deployverify.gate.stubscan.stubs import constant_tree
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.values import ClassValue, FunctionValue, InstanceValue, VirtualMethodValue
 
 TEST_DOUBLES = frozenset({"Mock", "MagicMock", "AsyncMock", "NonCallableMock", "NonCallableMagicMock", "PropertyMock",
@@ -123,7 +124,7 @@ def _calls(fn: FuncInfo) -> Iterator[ast.Call]:
         if isinstance(node, ast.Call):
             yield node
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(child_nodes(node))
 
 
 def _called_names(fn: FuncInfo) -> Iterator[str]:

@@ -13,10 +13,13 @@ from deployverify.gate.stubscan.findings import ScanFinding, make_finding
 from deployverify.gate.stubscan.rule_context import RuleContext
 from deployverify.gate.stubscan.suppress import comments, inline_allows
 from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols
+from deployverify.gate.stubscan.syntax import child_nodes
 
 _MARKER = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
+_MARKER_BYTES = (b"TODO", b"FIXME", b"XXX", b"HACK")  # a module without them needs no decoding and no search
 TEST_LIBRARIES = ("unittest.mock", "mock", "moto", "pytest", "_pytest", "responses", "freezegun", "faker",
                   "pytest_mock", "requests_mock")
+_LIBRARY_WORDS = tuple(sorted({lib.rpartition(".")[2].encode() for lib in TEST_LIBRARIES}))
 
 
 def test_doubles(ctx: RuleContext) -> Iterator[ScanFinding]:
@@ -24,7 +27,7 @@ def test_doubles(ctx: RuleContext) -> Iterator[ScanFinding]:
     for scan in ctx.handlers:
         loaded |= scan.graph.reached_modules()
     for module in ctx.modules:
-        if module.is_test or module.name not in loaded:
+        if module.is_test or module.name not in loaded or not _may_import_test_library(module.source):
             continue
         for names, line in _imports(module):
             for name in names:
@@ -35,6 +38,11 @@ def test_doubles(ctx: RuleContext) -> Iterator[ScanFinding]:
                     break
 
 
+def _may_import_test_library(source: bytes) -> bool:
+    """False when no import in `source` can name a test library, so its statements need no walk: an import spells
+    out the last part of the name it loads (`mock` of unittest.mock), unless non-ASCII identifiers normalise to it."""
+    return not source.isascii() or any(word in source for word in _LIBRARY_WORDS)
+
 
 def markers(ctx: RuleContext) -> Iterator[ScanFinding]:
     for scan in ctx.handlers:
@@ -44,7 +52,8 @@ def markers(ctx: RuleContext) -> Iterator[ScanFinding]:
             by_module.setdefault(fn.module.name, []).append(fn)
         for module_name in by_module:
             module = ctx.program.module(module_name)
-            if module is None or module.generated or not _MARKER.search(module.source.decode("utf-8", "replace")):
+            if module is None or module.generated or not any(m in module.source for m in _MARKER_BYTES) or not (
+                    _MARKER.search(module.source.decode("utf-8", "replace"))):
                 continue
             for line, text, _ in comments(module.source):
                 match = _MARKER.search(text)
@@ -94,5 +103,5 @@ def _imports(module: ModuleSymbols) -> Iterator[tuple[list[str], int]]:
             base = node.module or ""
             yield [*(f"{base}.{alias.name}" for alias in node.names), base], node.lineno
         else:
-            stack.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt | ast.excepthandler))
+            stack.extend(c for c in child_nodes(node) if isinstance(c, ast.stmt | ast.excepthandler))
 

@@ -31,6 +31,7 @@ from deployverify.gate.stubscan.bindings import Binding, Scope
 from deployverify.gate.stubscan.dispatch import external_call, external_name
 from deployverify.gate.stubscan.program import Program
 from deployverify.gate.stubscan.symbols import ClassInfo, FuncInfo
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.toggles import ToggleEvaluator
 from deployverify.gate.stubscan.values import (
     EMPTY,
@@ -73,12 +74,9 @@ class Resolver:
 
     # -- names
 
-    @staticmethod
-    def _key(expr: ast.AST, scope: Scope) -> tuple[int, int]:
-        return id(expr), id(scope.func) if scope.func is not None else id(scope.module)
-
     def eval(self, expr: ast.expr, scope: Scope) -> Values:
-        key = self._key(expr, scope)
+        func = scope.func  # (expression, function or module): eval runs tens of thousands of times a scan
+        key = id(expr), id(func) if func is not None else id(scope.module)
         cached = self._memo.get(key)
         if cached is not None:
             return cached
@@ -95,7 +93,10 @@ class Resolver:
         return result
 
     def lookup(self, name: str, scope: Scope) -> Values:
-        return union_of(self.binding_values(b) for b in self.bindings_of(name, scope))
+        bindings = self.bindings_of(name, scope)
+        if len(bindings) == 1:  # most names: union_of's answer without its generator
+            return self.binding_values(bindings[0]) or EMPTY
+        return union_of(self.binding_values(b) for b in bindings)
 
     def bindings_of(self, name: str, scope: Scope) -> list[Binding]:
         func = scope.func
@@ -198,7 +199,8 @@ class Resolver:
         if isinstance(expr, ast.Name):
             return self.lookup(expr.id, scope)
         if isinstance(expr, ast.Attribute):
-            return union_of(self.member_values(v, expr.attr) for v in self.eval(expr.value, scope))
+            owners = self.eval(expr.value, scope)
+            return union_of(self.member_values(v, expr.attr) for v in owners) if owners else EMPTY
         if isinstance(expr, ast.Call):
             return self._call_result(expr, scope)
         if isinstance(expr, ast.Dict):
@@ -395,6 +397,4 @@ def _own_nodes(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterable[ast.AST
         current = stack.pop()
         yield current
         if not isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(current))
-
-
+            stack.extend(child_nodes(current))

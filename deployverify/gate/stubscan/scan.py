@@ -11,11 +11,13 @@ a signature of the root's listing (names, and the dist-info folders' mtimes).
 from __future__ import annotations
 
 import fnmatch
+import gc
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from deployverify.target.model import Scan as ScanModel
 
 ENGINE_VERSION = "4"
 _SKIP_DIRS = {"__pycache__", "bin", ".git"}
+_ANALYSIS_GC_THRESHOLD = 100_000  # allocations between young-generation collections during an analysis
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,9 @@ def _top_entries_signature(root: Path) -> str:
 def _first_party_tops(root: Path) -> list[str]:
     index = BundleIndex.from_bundle(root)
     tops = set()
+    depth = len(root.parts)  # module paths are root's path plus theirs: their first part below it, no relative_to
     for module in index.first_party_modules():
-        relative = module.path.relative_to(root)
-        tops.add(relative.parts[0])
+        tops.add(module.path.parts[depth])
     return sorted(tops)
 
 
@@ -110,15 +113,16 @@ def _list_sources(root: Path, tops: Iterable[str], exclude: Sequence[str]) -> li
     found: list[SourceModule] = []
     for top in tops:
         start = root / top
-        files: list[Path] = []
+        files: list[tuple[Path, str]] = []  # (file, its path relative to root with forward slashes)
         if start.is_file():
-            files = [start]
+            files = [(start, start.relative_to(root).as_posix())]
         elif start.is_dir():
             for folder, dirs, names in os.walk(start):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and d.isidentifier())
-                files.extend(Path(folder) / n for n in sorted(names) if n.endswith(".py"))
-        for file in files:
-            relative = file.relative_to(root).as_posix()
+                here = Path(folder)
+                prefix = here.relative_to(root).as_posix()  # once a folder (it is below root, never root itself)
+                files.extend((here / n, f"{prefix}/{n}") for n in sorted(names) if n.endswith(".py"))
+        for file, relative in files:
             if any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
                 continue
             parts = relative[:-3].split("/")
@@ -194,9 +198,12 @@ def scan(target_or_roots: Target | Path | str | Sequence[Path | str],
             if use_cache:
                 _store_tops(cache, root, tops)
         sources.extend(_list_sources(root, tops, resolved_settings.exclude))
-    key = _content_key(sources, specs, resolved_settings, f"{apply_baseline}|{baseline_text}")
-    result_file = cache / f"result-{key}.json"
-    if use_cache and result_file.exists():
+    # The content key is only the cache's: a fresh scan (use_cache=False) need not read every file to hash it.
+    result_file: Path | None = None
+    if use_cache:
+        key = _content_key(sources, specs, resolved_settings, f"{apply_baseline}|{baseline_text}")
+        result_file = cache / f"result-{key}.json"
+    if result_file is not None and result_file.exists():
         try:
             report = ScanReport.from_json(json.loads(result_file.read_text(encoding="utf-8")), roots)
         except (ValueError, KeyError, TypeError):
@@ -206,9 +213,10 @@ def scan(target_or_roots: Target | Path | str | Sequence[Path | str],
             report.seconds = time.perf_counter() - started
             return report
 
-    report = _analyse(sources, specs, resolved_settings, apply_baseline)
+    with _fewer_collections():
+        report = _analyse(sources, specs, resolved_settings, apply_baseline)
     report.roots = roots
-    if use_cache:
+    if result_file is not None:
         cache.mkdir(parents=True, exist_ok=True)
         temporary = result_file.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(report.to_json()), encoding="utf-8")
@@ -223,6 +231,23 @@ def _spec(handler: str | HandlerSpec, settings: ScanSettings) -> HandlerSpec:
         return handler
     must = (*settings.must_reach.get(handler, ()), *settings.must_reach.get("*", ()))
     return HandlerSpec(handler, {}, tuple(dict.fromkeys(must)))
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while the analysis builds its trees and indexes.
+
+    Every syntax tree and index the analysis makes stays alive until it ends, so the collections CPython triggers
+    by allocation count (every 700 net allocations) find nothing to free and re-walk a growing heap: about an
+    eighth of a fresh scan on the real-world bench. The analysis's own cycles are collected after it, as before;
+    mypy raises the threshold for the same reason.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], _ANALYSIS_GC_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _tops_file(cache: Path, root: Path) -> Path:

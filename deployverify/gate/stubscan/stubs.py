@@ -7,9 +7,11 @@ function, class or module; which of them the handler reaches is the call graph's
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from deployverify.gate.stubscan.symbols import FuncInfo, ModuleSymbols, Node
+from deployverify.gate.stubscan.syntax import child_nodes
 from deployverify.gate.stubscan.toggles import words
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 
 MOCK_WORDS = frozenset({"mock", "mocks", "mocked", "stub", "stubs", "stubbed", "fake", "fakes", "faked", "dummy",
                         "dummies", "placeholder", "placeholders"})
+_MOCK_TEXT = re.compile("|".join(sorted(MOCK_WORDS)))
 _NEGATED_AFTER = frozenset({"free", "less"})
 _NEGATED_BEFORE = frozenset({"no", "non", "not", "without", "un", "anti"})
 _SUCCESS_WORDS = frozenset({"ok", "okay", "success", "successful", "succeeded", "done", "processed", "complete",
@@ -29,6 +32,8 @@ _NO_WORK_CALLS = frozenset({"print", "sleep"})
 
 
 def mock_word_in(identifier: str) -> str | None:
+    if not _MOCK_TEXT.search(identifier.lower()):  # every word is a piece of the name: most names hold none
+        return None
     tokens = words(identifier)
     for index, token in enumerate(tokens):
         if token not in MOCK_WORDS:
@@ -124,10 +129,12 @@ def success_shaped(expr: ast.expr) -> bool:
 def success_without_work(fn: FuncInfo) -> str | None:
     """The constant a function returns when its body is only logging and that success-shaped constant."""
     dunder = fn.name.startswith("__") and fn.name != "__call__"  # a callable object's __call__ is its work
-    if fn.module.generated or any(w in _HEALTH_WORDS for w in words(fn.name)) or dunder:
+    if fn.module.generated or dunder:
         return None
     body = _body(fn)
     if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        return None
+    if any(w in _HEALTH_WORDS for w in words(fn.name)):  # after the body's shape: most functions fail that first
         return None
     constants: dict[str, ast.expr] = {}
     for stmt in body[:-1]:
@@ -160,7 +167,7 @@ def _raises_not_implemented(fn: FuncInfo) -> ast.Raise | None:
             if isinstance(exc, ast.Name) and exc.id == "NotImplementedError":
                 return node
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(child_nodes(node))
     return None
 
 

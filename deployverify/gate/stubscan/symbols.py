@@ -19,9 +19,11 @@ from deployverify.gate.stubscan.bindings import (
     function_locals,
     instance_attributes,
 )
+from deployverify.gate.stubscan.syntax import expression_binding_lines
 
 _GENERATED_SUFFIXES = ("_pb2", "_pb2_grpc", "_grpc")
 _GENERATED_HEADER = b"DO NOT EDIT"
+_DEFINING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign)  # what _Definitions reads
 
 
 class _Definition:
@@ -144,6 +146,8 @@ class ModuleSymbols:
     # id(def node) -> what it defines, so bindings of a def or class name point at the same object
     defined_functions: dict[int, FuncInfo] = field(default_factory=dict, repr=False)
     defined_classes: dict[int, ClassInfo] = field(default_factory=dict, repr=False)
+    # global name -> the module-level container it names, or None (dispatch.container_global's answer)
+    container_globals: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
 
     @property
     def package(self) -> str:
@@ -160,6 +164,12 @@ class ModuleSymbols:
     @cached_property
     def lines(self) -> int:
         return self.source.count(b"\n") + (0 if self.source.endswith(b"\n") or not self.source else 1)
+
+    @cached_property
+    def expression_lines(self) -> tuple[int, ...] | None:
+        """Lines where an expression may bind a name (syntax.expression_binding_lines): function bodies' walks
+        skip the expressions on other lines."""
+        return expression_binding_lines(self.source)
 
     @cached_property
     def generated(self) -> bool:
@@ -214,6 +224,8 @@ class _Definitions:
     def collect(self, body: list[ast.stmt], scope: Scope, cls: ClassInfo | None, outer: FuncInfo | None,
                 prefix: str) -> None:
         for stmt in flatten(body):
+            if not isinstance(stmt, _DEFINING):
+                continue
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 info = FuncInfo(self.module, f"{prefix}{stmt.name}", stmt, cls=cls, outer=outer)
                 self.module.functions.append(info)
