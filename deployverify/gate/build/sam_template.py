@@ -129,4 +129,7 @@ def _own_outcome(target: Target, outcomes: dict[str, Any], how: str, started: fl
     function = bundle.sam.function if bundle.sam else ""
     if function in outcomes.get("failed", {}):
         raise BuildError(**outcomes["failed"][function])
+    if not bundle.output.is_dir():  # built, then removed by something else while the run goes on
+        raise BuildError(f"the bundle built for {function} is gone from {bundle.output}", command=how, code=0,
+                         tail=f"no bundle at {bundle.output}; run the gate again to rebuild it")
     return BuiltBundle(bundle.output, bundle.layers, how, time.perf_counter() - started)
