@@ -363,21 +363,17 @@ def build_outcome(target: Target, dv_run: RunContext) -> Any:
     from deployverify.gate.build.build import ensure_built
     from deployverify.gate.build.remote_layers import with_remote_layers
 
-    # Functions with the same bundle get the same outcome, built once per process; one `sam build` builds every
-    # function of its template, so its failure is every such function's and is not run again for each.
+    # Functions with the same bundle get the same outcome, built once per process. Functions of one SAM template
+    # share one `sam build`; when it fails, each gets its own outcome, found once for the run (the run id).
     bundle = target.bundle
-    failed_build = _built.get(bundle.sam.template) if bundle.sam else None
-    if failed_build is not None:
-        return failed_build
     # The same code built for another runtime or architecture is another bundle (other wheels, other .so files).
     key = (bundle, target.runtime, target.architecture)
     if key not in _built:
         try:
-            built = ensure_built(target, dv_run.cache_dir, application=dv_run.target)
+            built = ensure_built(target, dv_run.cache_dir, application=dv_run.target, run_id=dv_run.run_id)
             _built[key] = with_remote_layers(built, bundle, target, dv_run.cache_dir)
         except (BuildError, BundleError) as exc:
-            _built[bundle.sam.template if bundle.sam else key] = exc
-            return exc
+            _built[key] = exc
     return _built[key]
 
 

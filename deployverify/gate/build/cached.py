@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -61,6 +62,26 @@ def input_hash(bundle: Bundle, definition: str, roots: tuple[Path, ...] = ()) ->
     return digest.hexdigest()
 
 
+def stamp_files(cache_root: Path, stamp_of: Path) -> tuple[FileLock, Path]:
+    """The lock that serialises the build writing `stamp_of`, and the stamp recording the inputs it was built from."""
+    stamps = cache_root / "builds"
+    stamps.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(str(stamp_of).encode()).hexdigest()[:16]
+    return FileLock(str(stamps / f"{key}.lock"), timeout=BUILD_TIMEOUT_S), stamps / f"{key}.json"
+
+
+def read_stamp(stamp: Path) -> dict[str, Any]:
+    """A build's stamp: {"hash", "output"} for a build that succeeded; {} when there is none.
+
+    A SAM template whose shared build failed records its functions' own outcomes instead (sam_template.py), for its
+    run only: that is no build to reuse, so it reads as none here."""
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) and "run" not in recorded else {}
+
+
 def cached_build(target: Target, cache_root: Path, definition: str, how: str, build: Callable[[], str],
                  roots: tuple[Path, ...] = (), stamp_of: Path | None = None) -> BuiltBundle:
     """Run `build` (which returns its log tail) unless the recorded input hash says bundle.output is current.
@@ -70,16 +91,11 @@ def cached_build(target: Target, cache_root: Path, definition: str, how: str, bu
     """
     bundle = target.bundle
     started = time.perf_counter()
-    stamps = cache_root / "builds"
-    stamps.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(str(stamp_of or bundle.output).encode()).hexdigest()[:16]
-    with FileLock(str(stamps / f"{key}.lock"), timeout=BUILD_TIMEOUT_S):
+    lock, stamp = stamp_files(cache_root, stamp_of or bundle.output)
+    with lock:
         wanted = input_hash(bundle, definition, roots)
-        stamp = stamps / f"{key}.json"
-        if stamp.exists() and bundle.output.is_dir():
-            recorded = json.loads(stamp.read_text())
-            if recorded.get("hash") == wanted:
-                return BuiltBundle(bundle.output, bundle.layers, "cached", time.perf_counter() - started)
+        if read_stamp(stamp).get("hash") == wanted and bundle.output.is_dir():
+            return BuiltBundle(bundle.output, bundle.layers, "cached", time.perf_counter() - started)
         stamp.unlink(missing_ok=True)
         say(f"building the bundle: `{how}` (its inputs changed since the last build)")
         tail = build()
