@@ -94,6 +94,10 @@ def _each_alone(template: Path, functions: list[str], cwd: Path, build_dir: Path
         "do not build")
     built: list[str] = []
     failed: dict[str, dict[str, Any]] = {}
+    # The caller holds the template's lock, so a scratch folder already here is a killed run's (SIGKILL skips the
+    # clean-up below): it goes before this run adds its own.
+    for stale in stamp.parent.glob(f"{stamp.stem}-alone-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     # In the cache beside the stamp, and removed even if a build is interrupted.
     with tempfile.TemporaryDirectory(dir=stamp.parent, prefix=f"{stamp.stem}-alone-") as scratch:
         for function in functions:

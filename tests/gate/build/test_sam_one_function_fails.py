@@ -17,6 +17,7 @@ import pytest
 
 from deployverify.core.errors import BuildError
 from deployverify.gate.build.build import ensure_built
+from deployverify.gate.build.cached import stamp_files
 from deployverify.target import load_target
 from tests.support.env import TEST_IMAGE, require_docker, require_tool
 from tests.support.gate_run import run_gate
@@ -114,7 +115,12 @@ def test_a_partial_build_is_reused_within_its_run_only(tmp_path: Path, monkeypat
     application = load_target(two_function_app(tmp_path / "app"))
     healthy, broken = (application.for_function(name) for name in ("HealthyFunction", "BrokenFunction"))
     cache = tmp_path / "cache"
+    assert healthy.bundle.sam is not None
+    _, stamp = stamp_files(cache, healthy.bundle.output.parent)
+    killed = stamp.parent / f"{stamp.stem}-alone-killed"  # what a SIGKILLed run's fallback leaves behind
+    (killed / "HealthyFunction").mkdir(parents=True)
     built = ensure_built(healthy, cache, application, run_id="run-1")
+    assert not killed.exists()
     assert built.how.startswith("sam build ")
     assert (built.path / "app.py").is_file()
     assert [layer.name for layer in built.layers] == ["SharedLayer"]
