@@ -20,11 +20,12 @@ from deployverify.target import Target
 def test_bundle_builds(build_outcome: Any) -> None:
     """The target's build (its command, `sam build`, or the built-in pip build) succeeds and leaves a bundle.
 
-    The build is cached by a hash of its inputs; a failure quotes the command and the tail of its stderr.
+    The build is cached by a hash of its inputs; a failure quotes the command and the line of its output that says
+    what failed (the last `Error`-led line, such as sam's or pip's, else the last line), with the tail as evidence.
     """
     if isinstance(build_outcome, BuildError):
         dv.fail(registry.message("DV101", command=build_outcome.command or "build", code=build_outcome.code,
-                                 tail=(build_outcome.tail.splitlines() or ["(no output)"])[-1]),
+                                 tail=build_outcome.cause),
                 evidence=[str(build_outcome)])
     if isinstance(build_outcome, Exception):
         dv.fail(str(build_outcome))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class DeployVerifyError(Exception):
     """Bad input or an unusable environment, described well enough to fix without reading code."""
@@ -27,13 +29,27 @@ class BundleError(DeployVerifyError):
 
 
 class BuildError(DeployVerifyError):
-    """The bundle build failed; the message carries the command and the tail of its stderr."""
+    """The bundle build failed; the message carries the command and the tail of its stderr. `cause` is the one line
+    a report quotes: given when the builder knows better (a missing interpreter), else the tail's telling line."""
 
-    def __init__(self, message: str, *, command: str = "", code: int | None = None, tail: str = "") -> None:
+    def __init__(self, message: str, *, command: str = "", code: int | None = None, tail: str = "",
+                 cause: str | None = None) -> None:
         super().__init__(message)
         self.command = command
         self.code = code
         self.tail = tail
+        self.cause = cause or telling_line(tail)
+
+
+_ERROR_LINE = re.compile(r"\s*(?:Error|ERROR)\b")
+
+
+def telling_line(tail: str) -> str:
+    """The line of a build's output that says what failed: the last one led by `Error`/`ERROR` (sam's
+    `Error: PythonPipBuilder:...`, pip's `ERROR: No matching distribution...`), which builders often follow with
+    lines that say less (make's `*** [...] Error 1`); else the last line."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if _ERROR_LINE.match(line)), lines[-1] if lines else "(no output)")
 
 
 class SecretError(DeployVerifyError):

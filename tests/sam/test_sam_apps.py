@@ -171,3 +171,6 @@ def test_a_failing_template_build_fails_only_the_function_that_does_not_build(ap
     failed = checks[("PaymentsFunction", "DV101")]
     assert "PaymentsFunction`" in failed["message"], failed["message"]
     assert "payments: the vendored SDK is missing" in " ".join(failed["evidence"]), failed["evidence"]
+    # The message quotes sam's own error line, not make's closing `*** [...] Error 1` that follows it.
+    assert "Error: CustomMakeBuilder:MakeBuild - Make Failed" in failed["message"], failed["message"]
+    assert "***" not in failed["message"], failed["message"]

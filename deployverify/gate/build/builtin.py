@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deployverify.core.errors import BuildError, BundleError
+from deployverify.core.errors import BuildError, BundleError, telling_line
 from deployverify.core.progress import say
 from deployverify.core.redact import redact
 from deployverify.gate.build.cached import BuiltBundle, cached_build
@@ -111,7 +111,7 @@ def _build(target: Target, cache_root: Path) -> str:
                        "build with bundle.command or bundle.sam")
         lines = redact("\n".join([*tail.lines, *reason.splitlines()][-15:]))
         raise BuildError(f"`{describe(target)}` failed; its output ends:\n{lines}", command=describe(target),
-                         code=1, tail=lines) from None
+                         code=1, tail=lines, cause=telling_line(redact(reason))) from None
     finally:
         logger.removeHandler(tail)
         logger.setLevel(level)

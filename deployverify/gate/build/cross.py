@@ -24,7 +24,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from deployverify.core.errors import BuildError
+from deployverify.core.errors import BuildError, telling_line
 from deployverify.core.redact import redact
 from deployverify.lambda_image.runtimes import runtime_info
 
@@ -51,7 +51,7 @@ class MissingWheel(BuildError):
                    f"sdist would be compiled for this host): pin a version that publishes one, or build on a "
                    f"{platform_text.split(',')[0]} host")
         super().__init__(message, command=f"pip install --only-binary=:all: ({platform_text})", code=1,
-                         tail=f"{tail}\n{message}".strip())
+                         tail=f"{tail}\n{message}".strip(), cause=message)
 
 
 @cache
@@ -125,9 +125,8 @@ def pip_install_for_lambda(requirements: list[str], target_dir: Path, runtime: s
         missing = _NO_MATCH.search(output) or _NO_VERSION.search(output)
         if missing:
             raise MissingWheel(missing.group(1), describe_platform(runtime, architecture), tail)
-        last = tail.splitlines()[-1] if tail else "(no output)"
-        raise BuildError(f"`{shown}` exited {done.returncode}: {last}", command=shown, code=done.returncode,
-                         tail=tail)
+        raise BuildError(f"`{shown}` exited {done.returncode}: {telling_line(tail)}", command=shown,
+                         code=done.returncode, tail=tail)
     return tail
 
 

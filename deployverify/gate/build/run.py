@@ -42,11 +42,13 @@ def run_build(command: list[str], cwd: Path, output: Path, shown: str | None = N
                          tail=f"killed after {BUILD_TIMEOUT_S}s") from None
     tail = redact("\n".join((done.stderr or done.stdout).strip().splitlines()[-15:]))
     missing_runtime = sam_missing_interpreter(f"{done.stdout}\n{done.stderr}") if done.returncode else None
+    cause = None
     if missing_runtime:
-        # The cause is the host, not the code: say so on the last line, which is the line DV101 quotes.
-        tail = f"{tail}\n{sam_missing_interpreter_advice(missing_runtime)}"
+        # The cause is the host, not the code: that is the line DV101 quotes, and the tail ends with it.
+        cause = sam_missing_interpreter_advice(missing_runtime)
+        tail = f"{tail}\n{cause}"
     if done.returncode != 0:
-        last = tail.splitlines()[-1] if tail else "(no output)"
-        raise BuildError(f"`{shown}` exited {done.returncode}: {last}\nits output ends:\n{tail}",
-                         command=shown, code=done.returncode, tail=tail)
+        error = BuildError("", command=shown, code=done.returncode, tail=tail, cause=cause)
+        error.args = (f"`{shown}` exited {done.returncode}: {error.cause}\nits output ends:\n{tail}",)
+        raise error
     return tail

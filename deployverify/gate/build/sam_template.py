@@ -89,8 +89,7 @@ def _each_alone(template: Path, functions: list[str], cwd: Path, build_dir: Path
     {"built": [function], "failed": {function: its BuildError's fields}}."""
     if shared.code in _NOT_PER_FUNCTION:
         return {"built": [], "failed": {function: _fields(shared) for function in functions}}
-    last = (shared.tail.splitlines() or ["(no output)"])[-1]
-    say(f"the shared build failed ({last}); building each function alone to find which of the {len(functions)} "
+    say(f"the shared build failed ({shared.cause}); building each function alone to find which of the {len(functions)} "
         "do not build")
     built: list[str] = []
     failed: dict[str, dict[str, Any]] = {}
@@ -125,7 +124,8 @@ def _move_folders(own: Path, build_dir: Path) -> None:
 
 
 def _fields(error: BuildError) -> dict[str, Any]:
-    return {"message": str(error), "command": error.command, "code": error.code, "tail": error.tail}
+    return {"message": str(error), "command": error.command, "code": error.code, "tail": error.tail,
+            "cause": error.cause}
 
 
 def _own_outcome(target: Target, outcomes: dict[str, Any], how: str, started: float) -> BuiltBundle:
