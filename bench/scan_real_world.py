@@ -15,7 +15,7 @@ measure warm file caches); each is the fastest of three rounds, since other work
 Prints handlers scanned, findings, findings labelled wrong, unlabelled findings and the time ratio. Exits non-zero
 when an error-severity finding is labelled wrong, a finding has no label, or the fresh scan takes more than 0.1 x
 the floor (the ratio is printed as measured either way). A fresh scan parses the files the handlers reach, so it
-cannot be cheaper than parsing them: the 0.1 x target is not met (about 3.5-4.5 x on this corpus, on a busy 2-core
+cannot be cheaper than parsing them: the 0.1 x target is not met (about 3.3-4.3 x on this corpus, on a busy 2-core
 machine; 7-7.6 x before the scan's hot walks were trimmed). Walking the folders and reading the files, with no
 parsing at all, is printed as a second floor: on this corpus of small files it alone costs about 0.1 x the parse
 floor, so no scan that reads the code, cached or not, can be judged by 0.1 x. The rerun answered from the scan's
