@@ -126,8 +126,25 @@ def success_shaped(expr: ast.expr) -> bool:
     return False
 
 
-def success_without_work(fn: FuncInfo) -> str | None:
-    """The constant a function returns when its body is only logging and that success-shaped constant."""
+def _constant_or_echo(expr: ast.expr, echoed: frozenset[str]) -> bool:
+    """A constant tree, or (for a handler) a dict of constants that also hands its event back unchanged:
+    `{"event": event, "status": "SUCCEEDED"}` says work happened and did none."""
+    if constant_tree(expr) or not echoed or not isinstance(expr, ast.Dict):
+        return constant_tree(expr)
+
+    def echo_or_constant(value: ast.expr) -> bool:
+        if isinstance(value, ast.Name):
+            return value.id in echoed
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "dumps":
+            return len(value.args) == 1 and echo_or_constant(value.args[0])
+        return constant_tree(value)
+
+    return all(k is not None and constant_tree(k) for k in expr.keys) and all(map(echo_or_constant, expr.values))
+
+
+def success_without_work(fn: FuncInfo, echoed: frozenset[str] = frozenset()) -> str | None:
+    """The constant a function returns when its body is only logging and that success-shaped constant. `echoed`
+    names parameters the returned dict may hand back unchanged (a handler's event) and still count as no work."""
     dunder = fn.name.startswith("__") and fn.name != "__call__"  # a callable object's __call__ is its work
     if fn.module.generated or dunder:
         return None
@@ -148,7 +165,7 @@ def success_without_work(fn: FuncInfo) -> str | None:
     value = body[-1].value
     if isinstance(value, ast.Name) and value.id in constants:
         value = constants[value.id]
-    if not constant_tree(value) or not success_shaped(value):
+    if not _constant_or_echo(value, echoed) or not success_shaped(value):
         return None
     if isinstance(value, ast.Constant) and value.value is True and not fn.input_params():
         return None  # a constant predicate (`supports_pdf() -> True`), not a stand-in for work
