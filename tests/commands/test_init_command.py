@@ -132,3 +132,41 @@ def test_a_reference_sam_does_not_generate_is_still_refused(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "SAM gives AWS::Serverless::Function Processor no property 'Alais'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+INLINE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Scheduler:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      InlineCode: |
+        def handler(event, context):
+            return event
+  Archived:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      CodeUri: s3://artifacts/archived.zip
+"""
+
+
+def test_functions_without_a_code_folder_are_named_as_not_checked(tmp_path: Path) -> None:
+    # Inline code and code in S3 have no folder `sam build` can build: written as `bundle.sam`, they all shared one
+    # bundle whose build crashed sam (dynamodb-eventbridge-scheduler in aws-samples/serverless-patterns).
+    (tmp_path / "template.yaml").write_text(INLINE)
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert "Scheduler: InlineCode: the code is written in the template" in done.stderr
+    assert "Archived: CodeUri is in S3, not on this machine" in done.stderr
+    (tmp_path / "src").mkdir()
+    (tmp_path / "template.yaml").write_text(INLINE + TEMPLATE.split("Resources:\n", 1)[1])
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [f.name for f in load_target(tmp_path / "deployverify.yaml", env={}).functions] == ["Worker"]
+    written = (tmp_path / "deployverify.yaml").read_text()
+    assert "Scheduler" in written
+    assert "move the code to a file and set CodeUri to its folder" in written
