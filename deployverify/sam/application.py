@@ -37,6 +37,11 @@ LAYER_TYPES = frozenset({"AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVer
 # SAM replaces primitives, merges maps key by key and prepends global list items. Architectures is the exception
 # in practice: a global [arm64] plus a function's [x86_64] would be two architectures, which Lambda rejects.
 _FUNCTION_WINS = frozenset({"Architectures"})
+INLINE_REASON = ("InlineCode: the code is written in the template, and `sam build` builds only code in a folder; "
+                 "deployverify checks a function's code folder: move the code to a file and set CodeUri to its folder")
+# Code already uploaded (CodeUri s3://... or {Bucket, Key}): only the deployed function has it.
+REMOTE_CODE_REASON = ("CodeUri is in S3, not on this machine: deployverify checks code it can build; check the "
+                      "deployed function with `deployverify scan --deployed`")
 IMAGE_REASON = ("PackageType Image: the code is a container image built from a Dockerfile, not a zip bundle; "
                 "deployverify checks zip functions, test the image with your container tests")
 
@@ -209,6 +214,10 @@ class _Reader:
             code_uri = None if "InlineCode" in props else self.folder(props.get("CodeUri", "."), (*at, "CodeUri"))
         else:
             code_uri = self.folder(code, (*at, "Code")) if isinstance(code, str) else None
+        if code_uri is None:
+            # Nothing here to build: without this, such functions would all share one bundle that never builds.
+            inline = "InlineCode" in props or (isinstance(code, dict) and "ZipFile" in code)
+            return NotApplicable(logical, line, INLINE_REASON if inline else REMOTE_CODE_REASON)
         name = props.get("FunctionName")
         metadata = resource.get("Metadata") or {}
         sqs = (self.sqs_events(logical, props.get("Events"), (*at, "Events")) if serverless

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from deployverify.sam.generated import generated_resources, referenceable_property_problem
 from deployverify.sam.reader import SamDocument
 from deployverify.target.yamlnodes import Path_
 
@@ -106,7 +107,8 @@ class Intrinsics:
         self.document = document
         self.parameters = dict(parameters)
         self.pseudo = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **(pseudo or {})}
-        self.resource_ids = frozenset(document.resources)
+        # The template's resources and those the SAM transform adds, which its references may name too.
+        self.resource_ids = frozenset(document.resources) | generated_resources(document.value)
         self.resources: ResourceValues = resources or DeployTimeValues()
         self._conditions: dict[str, Any] = document.value.get("Conditions") or {}
         self._mappings: dict[str, Any] = document.value.get("Mappings") or {}
@@ -163,7 +165,10 @@ class Intrinsics:
         if name in self.resource_ids:
             known = self.resources.ref(name)
             return Unresolved(f"!Ref {name}") if known is None else known
-        raise self.document.error(at, f"!Ref {name}: no parameter, pseudo parameter or resource is named {name!r}")
+        problem = referenceable_property_problem(self.document.value, name)
+        if problem is None:  # `!Ref Worker.Alias`: SAM's name for a resource it generates
+            return Unresolved(f"!Ref {name}")
+        raise self.document.error(at, f"!Ref {name}: {problem}")
 
     def _call(self, function: str, argument: Any, at: Path_) -> Any:
         if function not in KNOWN_FUNCTIONS:

@@ -79,3 +79,94 @@ def test_a_template_without_a_zip_python_function_says_why(tmp_path: Path) -> No
     assert done.returncode == 2
     assert "the template has no zip Python function to check (Thumbs: PackageType Image" in done.stderr
     assert not (tmp_path / "deployverify.yaml").exists()
+
+
+SAM_GENERATED = """\
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.11
+    CodeUri: src/
+Resources:
+  Processor:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.process
+      AutoPublishAlias: live
+  Front:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.front
+      Environment:
+        Variables:
+          PROCESSOR: !Ref Processor.Alias
+          PROCESSOR_ROLE: !GetAtt ProcessorRole.Arn
+          API: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/${Api.Stage}"
+      Events:
+        Get: {Type: Api, Properties: {Path: /, Method: get}}
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: prod}
+"""
+
+
+def test_references_to_what_the_sam_transform_generates_are_known_at_deploy(tmp_path: Path) -> None:
+    # `!Ref Fn.Alias`, a generated `<Fn>Role` and the implicit ServerlessRestApi are valid SAM: init must not refuse
+    # the template (lambda-durable-webhook-sam-python in aws-samples/serverless-patterns refs `.Alias`).
+    (tmp_path / "template.yaml").write_text(SAM_GENERATED.replace("${Api.Stage}", "x"))
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    front = next(f for f in load_target(tmp_path / "deployverify.yaml", env={}).functions if f.name == "Front")
+    assert front.environment["PROCESSOR"] == "<known at deploy: !Ref Processor.Alias>"
+    assert front.environment["PROCESSOR_ROLE"] == "<known at deploy: !GetAtt ProcessorRole.Arn>"
+
+
+def test_a_reference_sam_does_not_generate_is_still_refused(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(SAM_GENERATED.replace("      AutoPublishAlias: live\n", ""))
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert ("!Ref Processor.Alias: SAM creates Processor.Alias only for a function with AutoPublishAlias: set it on "
+            "Processor") in done.stderr
+    (tmp_path / "template.yaml").write_text(SAM_GENERATED.replace("Processor.Alias", "Processor.Alais"))
+    done = init(tmp_path, "--force")
+    assert done.returncode == 2
+    assert "SAM gives AWS::Serverless::Function Processor no property 'Alais'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+INLINE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Scheduler:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      InlineCode: |
+        def handler(event, context):
+            return event
+  Archived:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      CodeUri: s3://artifacts/archived.zip
+"""
+
+
+def test_functions_without_a_code_folder_are_named_as_not_checked(tmp_path: Path) -> None:
+    # Inline code and code in S3 have no folder `sam build` can build: written as `bundle.sam`, they all shared one
+    # bundle whose build crashed sam (dynamodb-eventbridge-scheduler in aws-samples/serverless-patterns).
+    (tmp_path / "template.yaml").write_text(INLINE)
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert "Scheduler: InlineCode: the code is written in the template" in done.stderr
+    assert "Archived: CodeUri is in S3, not on this machine" in done.stderr
+    (tmp_path / "src").mkdir()
+    (tmp_path / "template.yaml").write_text(INLINE + TEMPLATE.split("Resources:\n", 1)[1])
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [f.name for f in load_target(tmp_path / "deployverify.yaml", env={}).functions] == ["Worker"]
+    written = (tmp_path / "deployverify.yaml").read_text()
+    assert "Scheduler" in written
+    assert "move the code to a file and set CodeUri to its folder" in written

@@ -147,10 +147,14 @@ def sam_missing_interpreter(output: str) -> str | None:
     return match.group(1) if match else None
 
 
-def sam_missing_interpreter_advice(runtime: str) -> str:
+def sam_missing_interpreter_advice(runtime: str, bundle: str | None = None) -> str:
+    """`bundle`: the function's `bundle:` for the built-in builder, written out when the caller knows its code
+    folder, so that the advice can be pasted into the target file."""
     # The built-in builder is chosen by naming the code folder instead of the template (bundle.source); it
     # cross-builds, so it needs no interpreter of the runtime's version.
+    replacement = f"`{bundle}`" if bundle else ("`bundle.source: <the function's CodeUri>` and "
+                                                "`bundle.requirements`")
     return (f"`sam build` needs a {runtime} interpreter on PATH and this host has none; use the built-in builder "
-            f"(replace `bundle.sam` with `bundle.source: <the function's CodeUri>` and `bundle.requirements`) to "
+            f"(replace `bundle.sam` with {replacement}) to "
             f"cross-build with pip --platform manylinux2014 --python-version {runtime_info(runtime).python}, or "
             f"install {runtime}")

@@ -124,9 +124,19 @@ def test_sam_build_without_the_runtimes_interpreter_offers_the_builtin_builder(
     monkeypatch.setenv("PATH", os.pathsep.join((str(sam.parent), os.environ.get("PATH", ""))))
     with pytest.raises(BuildError) as raised:
         ensure_built(load_target(project / "deployverify.yaml"), tmp_path / "cache")
+    # The advice names this function's code folder, requirements and an output folder (all three are needed) ...
+    bundle = "bundle: {source: src, requirements: src/requirements.txt, output: build/RenderFunction}"
     assert raised.value.tail.splitlines()[-1].startswith(
         "`sam build` needs a python3.13 interpreter on PATH and this host has none; use the built-in builder "
-        "(replace `bundle.sam` with `bundle.source: <the function's CodeUri>`")
+        f"(replace `bundle.sam` with `{bundle}`) to cross-build")
+    assert bundle in str(raised.value)
+    # ... and pasted in place of `bundle.sam`, it builds.
+    target = project / "deployverify.yaml"
+    target.write_text(target.read_text().replace(
+        "bundle:\n  sam: {template: template.yaml, function: RenderFunction}\n", bundle + "\n"), encoding="utf-8")
+    built = ensure_built(load_target(target), tmp_path / "cache")
+    assert (built.path / "app.py").is_file()
+    assert (built.path / "markupsafe").is_dir()
 
 
 @pytest.mark.slow
