@@ -123,4 +123,5 @@ def _with_builtin_bundle_written_out(target: Target, error: BuildError) -> Build
               f"output: {shown(base / 'build' / sam.function)}"]
     specific = sam_missing_interpreter_advice(target.runtime, "bundle: {" + ", ".join(fields) + "}")
     tail = error.tail.removesuffix(generic) + specific
-    return BuildError(str(error).replace(generic, specific), command=error.command, code=error.code, tail=tail)
+    return BuildError(str(error).replace(generic, specific), command=error.command, code=error.code, tail=tail,
+                      cause=specific)
