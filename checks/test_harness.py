@@ -8,6 +8,7 @@ from deployverify.core import check as dv
 from deployverify.core.check import check
 from deployverify.gate.probe import SandboxUnavailable, Selection
 from deployverify.gate.probe.docker_sandbox import ImageLacksRuntime
+from deployverify.gate.probe.selection import how_to_get_a_sandbox
 from deployverify.target import Target
 
 
@@ -28,5 +29,5 @@ def test_prerequisites_available(target: Target, sandbox: Selection | SandboxUna
         dv.blocked("DV230", sandbox.detail)
     if isinstance(sandbox, SandboxUnavailable):
         dv.missing("a sandbox for the import probe", sandbox.detail,
-                   "start a Docker engine with the Lambda image, or install bubblewrap")
+                   how_to_get_a_sandbox(sandbox, target.python_version))
     dv.evidence(f"probe sandbox: {sandbox.summary()}")

@@ -67,9 +67,8 @@ def test_probe_ran_in_image(target: Target, sandbox: Selection | SandboxUnavaila
             dv.record(Finding("DV230", "", 0, f"static checks only for {arch} (bundle.static_only): "
                               + sandbox.plainly(), Severity.WARNING))
             return
-        dv.missing(f"a sandbox that runs {arch}", sandbox.plainly(),
-                   f"run the gate on an {arch} host, or with an {arch} image Docker can emulate, or accept static "
-                   f"checks only with `bundle.static_only: [{arch}]`")
+        dv.missing(f"a sandbox that runs {arch}", sandbox.plainly(), how_to_get_a_sandbox(sandbox,
+                                                                                    target.python_version))
     if isinstance(sandbox, SandboxUnavailable):
         dv.fail(registry.message("DV230", isolation="no sandbox", image=target.container_image, reason=sandbox.detail,
                                  fix=how_to_get_a_sandbox(sandbox, target.python_version)))

@@ -54,8 +54,8 @@ def find_host_python(version: str) -> HostPython:
             prefixes = tuple(dict.fromkeys(Path(p) for p in (prefix, exec_prefix)))
             return HostPython(Path(real), version, prefixes)
     listed = ", ".join(found) or "none"
-    raise SandboxUnavailable(f"no host CPython {version} to run the probe with (found: {listed}); "
-                             f"install python{version} or use the Docker image")
+    # What to do is the caller's to say (DV001/DV230 name the image and this interpreter together).
+    raise SandboxUnavailable(f"no host CPython {version} to run the probe with (found: {listed})")
 
 
 def host_sdk_packages() -> dict[str, Path]:

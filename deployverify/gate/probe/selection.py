@@ -44,6 +44,10 @@ class ImageRequired(SandboxUnavailable):
 
 def how_to_get_a_sandbox(unavailable: SandboxUnavailable, python_version: str) -> str:
     """What to do when no sandbox can run the probe: only a run that forbade the fallbacks is told to allow them."""
+    if isinstance(unavailable, ArchitectureUnavailable):
+        arch = unavailable.architecture
+        return (f"run the gate on an {arch} host, or with an {arch} image Docker can emulate, or accept static checks "
+                f"only with `bundle.static_only: [{arch}]`")
     start = "start Docker and make the image available (docker pull, or .ci/lambda-image.sh for the local one)"
     if isinstance(unavailable, ImageRequired):
         return f"{start}, or drop --require-image"
@@ -103,12 +107,22 @@ def select_sandbox(target: Target, *, require_image: bool = False, image: str | 
         raise ArchitectureUnavailable(target.architecture, host, docker_reason)
     if require_image:
         raise ImageRequired(f"{docker_reason}; --require-image forbids falling back to a sandbox")
-    passed_over = [f"docker: {docker_reason}"]
+    passed_over = [("docker", docker_reason)]
     for kind, connect in (("bubblewrap", bubblewrap.connect), ("plain", plain.connect)):
         try:
             sandbox = connect(version)
         except SandboxUnavailable as exc:
-            passed_over.append(f"{kind}: {exc.detail}")
+            passed_over.append((kind, exc.detail))
             continue
-        return Selection(sandbox, "; ".join(passed_over), True, wanted, tuple(passed_over))
-    raise SandboxUnavailable("no sandbox can run the probe: " + "; ".join(passed_over))
+        reasons = _grouped(passed_over)
+        return Selection(sandbox, "; ".join(reasons), True, wanted, tuple(reasons))
+    raise SandboxUnavailable("no sandbox can run the probe: " + "; ".join(_grouped(passed_over)))
+
+
+def _grouped(passed_over: list[tuple[str, str]]) -> list[str]:
+    """`kind: why` once per reason: bubblewrap and a plain process both run the host's interpreter, so they are
+    usually passed over for the same one, which a report need not read twice."""
+    kinds_by_reason: dict[str, list[str]] = {}
+    for kind, reason in passed_over:
+        kinds_by_reason.setdefault(reason, []).append(kind)
+    return [f"{' and '.join(kinds)}: {reason}" for reason, kinds in kinds_by_reason.items()]

@@ -242,6 +242,8 @@ def test_no_sandbox_without_a_matching_interpreter(bundle: Path) -> None:
     with pytest.raises(SandboxUnavailable, match=r"no host CPython 3\.9") as nothing:
         select_sandbox(target)
     assert not isinstance(nothing.value, ImageRequired)
+    # bubblewrap and a plain process are passed over for the same interpreter: the reason is given once.
+    assert str(nothing.value).count("no host CPython 3.9") == 1, str(nothing.value)
     fix = how_to_get_a_sandbox(nothing.value, "3.9")
     assert "--require-image" not in fix
     assert fix.endswith("or install python3.9 on this host for a lower-fidelity fallback sandbox")
