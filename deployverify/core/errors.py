@@ -41,13 +41,15 @@ class BuildError(DeployVerifyError):
         self.cause = cause or telling_line(tail)
 
 
-_ERROR_LINE = re.compile(r"\s*(?:Error|ERROR)\b")
+# A builder's error line (sam's `Error:`, pip's `ERROR:`) or a Python exception's (`TypeError: ...`), which a crashing
+# tool follows with lines that say less (sam: "An unexpected error ... create a bug report: https://github...").
+_ERROR_LINE = re.compile(r"\s*(?:(?:Error|ERROR)\b|[A-Za-z_][\w.]*(?:Error|Exception): )")
 
 
 def telling_line(tail: str) -> str:
     """The line of a build's output that says what failed: the last one led by `Error`/`ERROR` (sam's
-    `Error: PythonPipBuilder:...`, pip's `ERROR: No matching distribution...`), which builders often follow with
-    lines that say less (make's `*** [...] Error 1`); else the last line."""
+    `Error: PythonPipBuilder:...`, pip's `ERROR: No matching distribution...`) or by a Python exception's name,
+    which builders often follow with lines that say less (make's `*** [...] Error 1`); else the last line."""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     return next((line for line in reversed(lines) if _ERROR_LINE.match(line)), lines[-1] if lines else "(no output)")
 

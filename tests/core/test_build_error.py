@@ -14,6 +14,10 @@ from deployverify.core.errors import BuildError, telling_line
      "ERROR: No matching distribution found for x"),
     ("Traceback (most recent call last):\n  File \"b.py\", line 1\nModuleNotFoundError: No module named 'x'",
      "ModuleNotFoundError: No module named 'x'"),
+    ("Traceback (most recent call last):\n  File \"x.py\", line 3, in build\nTypeError: expected str, not NoneType\n"
+     "\nAn unexpected error was encountered while executing \"sam build\".\nSearch for an existing issue:\n"
+     "https://github.com/aws/aws-sam-cli/issues?q=is%3Aissue+Bug%3A%20sam%20build%20-%20TypeError",
+     "TypeError: expected str, not NoneType"),
     ("", "(no output)"),
     ("an Error later in a sentence is no error line\nlast words", "last words"),
 ])
