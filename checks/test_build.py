@@ -9,6 +9,7 @@ from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.errors import BuildError
 from deployverify.core.handler import is_wrapper_script, parse_handler
+from deployverify.core.results import Finding, Severity
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import Inventory, ZipEstimate, human, size_failure, zipped_warning
@@ -22,6 +23,12 @@ def test_bundle_builds(build_outcome: Any) -> None:
 
     The build is cached by a hash of its inputs; a failure quotes the command and the line of its output that says
     what failed (the last `Error`-led line, such as sam's or pip's, else the last line), with the tail as evidence.
+
+    When `sam build` fails only because this host has no interpreter of the runtime (python3.13 on a 3.11 runner),
+    a python_pip function and the layers sam builds for it are cross-built instead (pip --platform manylinux2014_<cpu>
+    --python-version X.Y --only-binary=:all:, into the same folders): that passes, with a warning that the bundle
+    was not built by `sam build`. A dependency without a wheel for the platform fails, naming it; a function or layer
+    built by a Makefile or another BuildMethod cannot be cross-built and fails, saying so.
     """
     if isinstance(build_outcome, BuildError):
         dv.fail(registry.message("DV101", command=build_outcome.command or "build", code=build_outcome.code,
@@ -30,6 +37,16 @@ def test_bundle_builds(build_outcome: Any) -> None:
     if isinstance(build_outcome, Exception):
         dv.fail(str(build_outcome))
     dv.evidence(f"bundle: {build_outcome.path} ({build_outcome.how}, {build_outcome.seconds:.1f}s)")
+    cross = build_outcome.cross_built
+    if cross is not None:
+        layers = f" with its layers {', '.join(cross.layers)}" if cross.layers else ""
+        dv.evidence(f"`sam build` failed only because this host has no {cross.missing_interpreter} interpreter on "
+                    f"PATH; cross-built{layers} instead: pip install {cross.pip_arguments}")
+        dv.expect_no_findings([Finding(
+            rule="DV101", path=str(build_outcome.path), line=0, severity=Severity.WARNING,
+            message=f"the bundle was cross-built by pip ({cross.pip_summary}), not by `sam build`, which needs a "
+                    f"{cross.missing_interpreter} interpreter this host lacks: the two may differ (sam would compile "
+                    f"an sdist); install {cross.missing_interpreter} to verify what `sam build` builds")])
 
 
 @check("DV102")

@@ -26,11 +26,13 @@ from typing import Any
 from deployverify.core.errors import BuildError
 from deployverify.core.progress import say
 from deployverify.gate.build.cached import BuiltBundle, input_hash, read_stamp, stamp_files
+from deployverify.gate.build.cross import missing_interpreter_of
 from deployverify.gate.build.run import run_build
 from deployverify.target.model import Target
 
-# A shared build that never ran (`sam` not installed: 127) or ran out of time (-9) would fail the same way for each
-# function alone, the timeout once per function: such a failure is every function's, without building them alone.
+# A shared build that never ran (`sam` not installed: 127), ran out of time (-9) or found no interpreter of a runtime
+# would fail the same way for each function alone, the timeout once per function: such a failure is every function's,
+# without building them alone (build.py then cross-builds the ones that lacked an interpreter).
 _NOT_PER_FUNCTION = (127, -9)
 
 
@@ -87,7 +89,7 @@ def _each_alone(template: Path, functions: list[str], cwd: Path, build_dir: Path
                 stamp: Path) -> dict[str, Any]:
     """Build each function alone; move the ones that build (and their layers) into `build_dir`. Returns
     {"built": [function], "failed": {function: its BuildError's fields}}."""
-    if shared.code in _NOT_PER_FUNCTION:
+    if shared.code in _NOT_PER_FUNCTION or missing_interpreter_of(shared):
         return {"built": [], "failed": {function: _fields(shared) for function in functions}}
     say(f"the shared build failed ({shared.cause}); building each function alone to find which of the {len(functions)} "
         "do not build")
