@@ -9,10 +9,10 @@ from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.errors import BuildError
 from deployverify.core.handler import is_wrapper_script, parse_handler
-from deployverify.core.results import Finding, Severity
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import Inventory, ZipEstimate, human, size_failure, zipped_warning
+from deployverify.gate.build.sam_cross import cross_built_evidence, cross_built_warning
 from deployverify.run_context import RunContext
 from deployverify.target import Target
 
@@ -37,16 +37,9 @@ def test_bundle_builds(build_outcome: Any) -> None:
     if isinstance(build_outcome, Exception):
         dv.fail(str(build_outcome))
     dv.evidence(f"bundle: {build_outcome.path} ({build_outcome.how}, {build_outcome.seconds:.1f}s)")
-    cross = build_outcome.cross_built
-    if cross is not None:
-        layers = f" with its layers {', '.join(cross.layers)}" if cross.layers else ""
-        dv.evidence(f"`sam build` failed only because this host has no {cross.missing_interpreter} interpreter on "
-                    f"PATH; cross-built{layers} instead: pip install {cross.pip_arguments}")
-        dv.expect_no_findings([Finding(
-            rule="DV101", path=str(build_outcome.path), line=0, severity=Severity.WARNING,
-            message=f"the bundle was cross-built by pip ({cross.pip_summary}), not by `sam build`, which needs a "
-                    f"{cross.missing_interpreter} interpreter this host lacks: the two may differ (sam would compile "
-                    f"an sdist); install {cross.missing_interpreter} to verify what `sam build` builds")])
+    if build_outcome.cross_built is not None:
+        dv.evidence(cross_built_evidence(build_outcome.cross_built))
+        dv.expect_no_findings([cross_built_warning(build_outcome.cross_built, build_outcome.path)])
 
 
 @check("DV102")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from deployverify.core.errors import BuildError, DeployVerifyError
 from deployverify.core.progress import say
+from deployverify.core.results import Finding, Severity
 from deployverify.gate.build.cached import BuiltBundle, CrossBuilt, input_hash, read_stamp, stamp_files
 from deployverify.gate.build.cross import cross_build, pip_platform_args, platform_tags
 from deployverify.lambda_image.runtimes import runtime_info
@@ -71,6 +72,21 @@ def cross_build_sam_function(target: Target, cache_root: Path, missing: str, err
                       _summary(target.runtime, target.architecture), tuple(layer.logical_id for layer in layers))
     return BuiltBundle(target.bundle.output, target.bundle.layers, how, time.perf_counter() - started,
                        "\n".join(t for t in tails if t), cross_built=note)
+
+
+def cross_built_evidence(cross: CrossBuilt) -> str:
+    layers = f" with its layers {', '.join(cross.layers)}" if cross.layers else ""
+    return (f"`sam build` failed only because this host has no {cross.missing_interpreter} interpreter on PATH; "
+            f"cross-built{layers} instead: pip install {cross.pip_arguments}")
+
+
+def cross_built_warning(cross: CrossBuilt, bundle: Path) -> Finding:
+    """Pip told the platform installs wheels only, sam would compile an sdist: what was verified may not be exactly
+    what `sam build` ships, which is worth a warning, not a failure."""
+    return Finding(rule="DV101", path=str(bundle), line=0, severity=Severity.WARNING,
+                   message=f"the bundle was cross-built by pip ({cross.pip_summary}), not by `sam build`, which needs "
+                           f"a {cross.missing_interpreter} interpreter this host lacks: the two may differ (sam would "
+                           f"compile an sdist); install {cross.missing_interpreter} to verify what `sam build` builds")
 
 
 def _summary(runtime: str, architecture: str) -> str:
