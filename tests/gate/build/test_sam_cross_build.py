@@ -26,13 +26,15 @@ PATH = os.pathsep.join((str(TOOLS), str(Path(sys.executable).parent), os.environ
 CROSS_BUILT = "`sam build` failed only because this host has no python3.13 interpreter on PATH; cross-built"
 
 
-def app_after_init(app: str, root: Path) -> Path:
-    """The corpus app copied to `root` and its deployverify.yaml written by `deployverify init`, as a user runs it."""
+def app_after_init(app: str, root: Path, copy: bool = True) -> Path:
+    """The corpus app copied to `root` (unless already there) and its deployverify.yaml written by `deployverify
+    init`, as a user runs it."""
     require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
     if host_interpreter("python3.13") is not None:
         pytest.skip("this host has a python3.13 interpreter: `sam build` builds these apps itself")
     folder = root / app
-    shutil.copytree(APPS / app, folder, ignore=shutil.ignore_patterns("expected.yaml"))
+    if copy:
+        shutil.copytree(APPS / app, folder, ignore=shutil.ignore_patterns("expected.yaml"))
     done = subprocess.run([sys.executable, "-m", "deployverify.cli", "init"], cwd=folder, env={**os.environ,
                           "PATH": PATH}, capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -119,3 +121,36 @@ def test_a_dependency_without_a_wheel_still_fails_the_cross_built_sam_function(t
     with pytest.raises(MissingWheel) as raised:
         ensure_built(load_target(folder / "deployverify.yaml", env={}), tmp_path / "cache")
     assert "`docopt==0.6.2` has no wheel for manylinux2014_x86_64, CPython 3.13" in str(raised.value)
+
+
+LEGACY = """
+  LegacyFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: app.handler
+      CodeUri: legacy/
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:pass")
+def test_a_function_on_a_runtime_the_host_has_is_still_built_by_sam(tmp_path: Path) -> None:
+    """A python3.11 function beside the python3.13 one that fails the template's `sam build`: it is built alone by
+    sam (no warning); only the python3.13 one is cross-built."""
+    require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
+    folder = tmp_path / "mixed"
+    shutil.copytree(APPS / "runtime-313", folder, ignore=shutil.ignore_patterns("expected.yaml"))
+    shutil.copytree(folder / "src", folder / "legacy")
+    template = folder / "template.yaml"
+    template.write_text(template.read_text(encoding="utf-8") + LEGACY, encoding="utf-8")
+    folder = app_after_init("mixed", tmp_path, copy=False)
+    run = gate(folder, "DV101")
+    assert (run.status("LegacyFunction:DV101"), run.status("RenderFunction:DV101")) == ("pass", "pass"), \
+        run.output[-3000:]
+    assert not run.findings("LegacyFunction:DV101", "warning")
+    assert "cross-built" not in run.evidence("LegacyFunction:DV101")
+    assert list((folder / ".aws-sam" / "build" / "LegacyFunction").glob("markupsafe/_speedups.cpython-311-*.so"))
+    assert CROSS_BUILT in run.evidence("RenderFunction:DV101")
+    assert run.findings("RenderFunction:DV101", "warning")
+    assert "building each function alone to find which of the 1 do not build" in run.output
