@@ -12,6 +12,7 @@ from deployverify.core.handler import is_wrapper_script, parse_handler
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import Inventory, ZipEstimate, human, size_failure, zipped_warning
+from deployverify.gate.build.sam_cross import cross_built_evidence, cross_built_warning
 from deployverify.run_context import RunContext
 from deployverify.target import Target
 
@@ -22,6 +23,12 @@ def test_bundle_builds(build_outcome: Any) -> None:
 
     The build is cached by a hash of its inputs; a failure quotes the command and the line of its output that says
     what failed (the last `Error`-led line, such as sam's or pip's, else the last line), with the tail as evidence.
+
+    When `sam build` fails only because this host has no interpreter of the runtime (python3.13 on a 3.11 runner),
+    a python_pip function and the layers sam builds for it are cross-built instead (pip --platform manylinux2014_<cpu>
+    --python-version X.Y --only-binary=:all:, into the same folders): that passes, with a warning that the bundle
+    was not built by `sam build`. A dependency without a wheel for the platform fails, naming it; a function or layer
+    built by a Makefile or another BuildMethod cannot be cross-built and fails, saying so.
     """
     if isinstance(build_outcome, BuildError):
         dv.fail(registry.message("DV101", command=build_outcome.command or "build", code=build_outcome.code,
@@ -30,6 +37,9 @@ def test_bundle_builds(build_outcome: Any) -> None:
     if isinstance(build_outcome, Exception):
         dv.fail(str(build_outcome))
     dv.evidence(f"bundle: {build_outcome.path} ({build_outcome.how}, {build_outcome.seconds:.1f}s)")
+    if build_outcome.cross_built is not None:
+        dv.evidence(cross_built_evidence(build_outcome.cross_built))
+        dv.expect_no_findings([cross_built_warning(build_outcome.cross_built, build_outcome.path)])
 
 
 @check("DV102")

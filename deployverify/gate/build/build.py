@@ -5,7 +5,9 @@ built-in aws-lambda-builders build (builtin.py) when the target names only `bund
 `bundle.requirements`. A prebuilt `bundle.output` is used as it is.
 
 Each way runs through cached.py, which skips a build whose inputs did not change. Functions built from one SAM
-template share one `sam build` of it; sam_template.py runs it, and builds each function alone when it fails.
+template share one `sam build` of it; sam_template.py runs it, and builds each function alone when it fails. When
+`sam build` fails only because this host has no interpreter of the runtime, sam_cross.py cross-builds what it would
+have built.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 from deployverify.core.errors import BuildError, BundleError, DeployVerifyError
 from deployverify.gate.build.builtin import build_with_lambda_builders
 from deployverify.gate.build.cached import BuiltBundle, cached_build
-from deployverify.gate.build.cross import sam_missing_interpreter_advice
+from deployverify.gate.build.cross import missing_interpreter_of
 from deployverify.gate.build.run import run_build
+from deployverify.gate.build.sam_cross import cross_build_sam_function
 from deployverify.gate.build.sam_template import build_template
 from deployverify.sam.application import load_application
 from deployverify.target.model import Target
@@ -81,7 +84,12 @@ def ensure_built(target: Target, cache_root: Path, application: Target | None = 
     try:
         return _build_with_command(target, cache_root, command, application, run_id)
     except BuildError as error:
-        raise _with_builtin_bundle_written_out(target, error) from None
+        missing = missing_interpreter_of(error)
+        if missing is None or bundle.sam is None:
+            raise
+        # Failing for want of an interpreter says nothing about the code: build what sam would have, with pip told
+        # the platform (sam_cross.py), rather than fail every python3.13 app on a host without python3.13.
+        return cross_build_sam_function(target, cache_root, missing, error)
 
 
 def _build_with_command(target: Target, cache_root: Path, command: list[str], application: Target | None,
@@ -96,32 +104,3 @@ def _build_with_command(target: Target, cache_root: Path, command: list[str], ap
     stamp_of = bundle.output.parent if bundle.sam else bundle.output
     return cached_build(target, cache_root, json.dumps(command), shlex.join(command),
                         lambda: run_build(command, cwd, bundle.output), stamp_of=stamp_of)
-
-
-def _with_builtin_bundle_written_out(target: Target, error: BuildError) -> BuildError:
-    """`error` with its advice to use the built-in builder naming this function's code folder, requirements file
-    and an output folder, ready to paste, when `sam build` failed for want of the runtime's interpreter. The
-    builder itself knows only the runtime; a user who must look up the CodeUri and then learns that `output` is
-    required too takes two more runs."""
-    sam = target.bundle.sam
-    generic = sam_missing_interpreter_advice(target.runtime)
-    if sam is None or not error.tail.endswith(generic):
-        return error
-    try:
-        code = load_application(sam.template).function(sam.function).code_uri
-    except (DeployVerifyError, KeyError):
-        return error
-    if code is None:
-        return error
-    base = target.base_dir.resolve()
-
-    def shown(path: Path) -> str:
-        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
-
-    requirements = code / "requirements.txt"
-    fields = [f"source: {shown(code)}", *([f"requirements: {shown(requirements)}"] if requirements.is_file() else []),
-              f"output: {shown(base / 'build' / sam.function)}"]
-    specific = sam_missing_interpreter_advice(target.runtime, "bundle: {" + ", ".join(fields) + "}")
-    tail = error.tail.removesuffix(generic) + specific
-    return BuildError(str(error).replace(generic, specific), command=error.command, code=error.code, tail=tail,
-                      cause=specific)

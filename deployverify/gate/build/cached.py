@@ -28,12 +28,23 @@ _SKIP_DIRS = {".git", "__pycache__", ".aws-sam", ".mypy_cache", ".ruff_cache", "
 
 
 @dataclass(frozen=True)
+class CrossBuilt:
+    """Why a `bundle.sam` function was built by pip told the platform instead of by `sam build` (sam_cross.py)."""
+
+    missing_interpreter: str  # the runtime `sam build` found no interpreter of on this host
+    pip_arguments: str  # the platform, implementation and version pip was told, exactly
+    pip_summary: str  # the same in short: the platform tags as a range
+    layers: tuple[str, ...] = ()  # the sam-built layers cross-built with it
+
+
+@dataclass(frozen=True)
 class BuiltBundle:
     path: Path
     layers: tuple[Path, ...]
     how: str  # "prebuilt", "cached", or the command that ran
     seconds: float
     log_tail: str = ""
+    cross_built: CrossBuilt | None = None  # set when `sam build` could not run here and pip built it instead
 
 
 def _iter_input_files(roots: tuple[Path, ...], exclude: Path) -> Iterator[Path]:

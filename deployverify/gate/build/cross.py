@@ -39,6 +39,9 @@ _NO_VERSION = re.compile(r"Could not find a version that satisfies the requireme
 # What `sam build` (aws-lambda-builders) prints when the runtime's interpreter is not on PATH.
 _SAM_NO_INTERPRETER = re.compile(
     r"Binary validation failed for python.*?Do you have python for runtime: (python3\.\d+)", re.DOTALL)
+# The line run.py makes of it (sam_missing_interpreter_advice): what a BuildError carries, also when read back from a
+# failed shared build's recorded outcomes.
+_NO_INTERPRETER_ADVICE = re.compile(r"`sam build` needs a (python3\.\d+) interpreter on PATH and this host has none")
 
 
 class MissingWheel(BuildError):
@@ -147,14 +150,18 @@ def sam_missing_interpreter(output: str) -> str | None:
     return match.group(1) if match else None
 
 
-def sam_missing_interpreter_advice(runtime: str, bundle: str | None = None) -> str:
-    """`bundle`: the function's `bundle:` for the built-in builder, written out when the caller knows its code
-    folder, so that the advice can be pasted into the target file."""
+def missing_interpreter_of(error: BuildError) -> str | None:
+    """The runtime whose interpreter a failed `sam build` lacked, when that alone is why it failed."""
+    match = _NO_INTERPRETER_ADVICE.search(error.cause or "")
+    return match.group(1) if match else None
+
+
+def sam_missing_interpreter_advice(runtime: str) -> str:
+    """The cause of a `sam build` that found no interpreter of `runtime`. The gate cross-builds a `bundle.sam`
+    function then (sam_cross.py); this is what is left for a build command that runs sam itself."""
     # The built-in builder is chosen by naming the code folder instead of the template (bundle.source); it
     # cross-builds, so it needs no interpreter of the runtime's version.
-    replacement = f"`{bundle}`" if bundle else ("`bundle.source: <the function's CodeUri>` and "
-                                                "`bundle.requirements`")
     return (f"`sam build` needs a {runtime} interpreter on PATH and this host has none; use the built-in builder "
-            f"(replace `bundle.sam` with {replacement}) to "
+            f"(`bundle.source: <the function's CodeUri>` and `bundle.requirements` instead of the build command) to "
             f"cross-build with pip --platform manylinux2014 --python-version {runtime_info(runtime).python}, or "
             f"install {runtime}")

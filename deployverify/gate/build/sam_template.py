@@ -23,14 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deployverify.core.errors import BuildError
+from deployverify.core.errors import BuildError, DeployVerifyError
 from deployverify.core.progress import say
 from deployverify.gate.build.cached import BuiltBundle, input_hash, read_stamp, stamp_files
+from deployverify.gate.build.cross import host_interpreter, missing_interpreter_of
 from deployverify.gate.build.run import run_build
+from deployverify.sam.application import load_application
 from deployverify.target.model import Target
 
 # A shared build that never ran (`sam` not installed: 127) or ran out of time (-9) would fail the same way for each
 # function alone, the timeout once per function: such a failure is every function's, without building them alone.
+# So would one that found no interpreter of a runtime, for the functions on runtimes the host lacks (build.py then
+# cross-builds them).
 _NOT_PER_FUNCTION = (127, -9)
 
 
@@ -89,10 +93,18 @@ def _each_alone(template: Path, functions: list[str], cwd: Path, build_dir: Path
     {"built": [function], "failed": {function: its BuildError's fields}}."""
     if shared.code in _NOT_PER_FUNCTION:
         return {"built": [], "failed": {function: _fields(shared) for function in functions}}
+    failed: dict[str, dict[str, Any]] = {}
+    if missing_interpreter_of(shared):
+        # Only a function whose runtime this host has an interpreter of can build alone (a python3.11 one beside the
+        # python3.13 one that failed the shared build); the others would fail the same way, once each.
+        runnable = _runtime_on_host(template, functions)
+        failed = {function: _fields(shared) for function in functions if function not in runnable}
+        functions = runnable
+        if not functions:
+            return {"built": [], "failed": failed}
     say(f"the shared build failed ({shared.cause}); building each function alone to find which of the {len(functions)} "
         "do not build")
     built: list[str] = []
-    failed: dict[str, dict[str, Any]] = {}
     # The caller holds the template's lock, so a scratch folder already here is a killed run's (SIGKILL skips the
     # clean-up below): it goes before this run adds its own.
     for stale in stamp.parent.glob(f"{stamp.stem}-alone-*"):
@@ -112,6 +124,16 @@ def _each_alone(template: Path, functions: list[str], cwd: Path, build_dir: Path
             _move_folders(own, build_dir)
             built.append(function)
     return {"built": built, "failed": failed}
+
+
+def _runtime_on_host(template: Path, functions: list[str]) -> list[str]:
+    """The `functions` whose runtime has an interpreter on this host; none when the template cannot be read."""
+    try:
+        app = load_application(template)
+    except DeployVerifyError:
+        return []
+    runtimes = {f.logical_id: f.runtime for f in app.functions}
+    return [f for f in functions if f in runtimes and host_interpreter(runtimes[f]) is not None]
 
 
 def _move_folders(own: Path, build_dir: Path) -> None:

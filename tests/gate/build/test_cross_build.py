@@ -4,22 +4,15 @@ from PyPI."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from deployverify.core.errors import BuildError
-from deployverify.gate.build.build import ensure_built
 from deployverify.gate.build.cross import platform_tags
 from deployverify.gate.probe.selection import host_architecture
-from deployverify.target import load_target
-from tests.support.env import TEST_IMAGE, require_docker, require_tool
+from tests.support.env import TEST_IMAGE, require_docker
 from tests.support.gate_run import GateRun, run_gate
 
-REPO = Path(__file__).resolve().parents[3]
-TOOLS = REPO / ".ci-tools" / "bin"
 APP = "from markupsafe import escape\n\n\ndef handler(event, context):\n    return str(escape(event['text']))\n"
 NATIVE = "DV101 or DV20"
 
@@ -108,35 +101,6 @@ def test_a_dependency_without_a_wheel_for_the_platform_is_named(tmp_path: Path) 
     assert run.status("DV101") == "fail"
     assert "`docopt==0.6.2` has no wheel for manylinux2014_x86_64, CPython 3.13" in run.message("DV101")
     assert run.status("DV201") == "skip"
-
-
-@pytest.mark.slow
-def test_sam_build_without_the_runtimes_interpreter_offers_the_builtin_builder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sam = TOOLS / "sam" if (TOOLS / "sam").exists() else Path(shutil.which("sam") or "sam")
-    require_tool(str(sam), "the AWS SAM CLI")
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "fixtures" / "sam-apps" / "runtime-313", project,
-                    ignore=shutil.ignore_patterns("expected.yaml"))
-    (project / "deployverify.yaml").write_text(
-        "name: render\nruntime: python3.13\nfunctions:\n  - name: RenderFunction\n    handler: app.handler\n"
-        "bundle:\n  sam: {template: template.yaml, function: RenderFunction}\n", encoding="utf-8")
-    monkeypatch.setenv("PATH", os.pathsep.join((str(sam.parent), os.environ.get("PATH", ""))))
-    with pytest.raises(BuildError) as raised:
-        ensure_built(load_target(project / "deployverify.yaml"), tmp_path / "cache")
-    # The advice names this function's code folder, requirements and an output folder (all three are needed) ...
-    bundle = "bundle: {source: src, requirements: src/requirements.txt, output: build/RenderFunction}"
-    assert raised.value.tail.splitlines()[-1].startswith(
-        "`sam build` needs a python3.13 interpreter on PATH and this host has none; use the built-in builder "
-        f"(replace `bundle.sam` with `{bundle}`) to cross-build")
-    assert bundle in str(raised.value)
-    # ... and pasted in place of `bundle.sam`, it builds.
-    target = project / "deployverify.yaml"
-    target.write_text(target.read_text().replace(
-        "bundle:\n  sam: {template: template.yaml, function: RenderFunction}\n", bundle + "\n"), encoding="utf-8")
-    built = ensure_built(load_target(target), tmp_path / "cache")
-    assert (built.path / "app.py").is_file()
-    assert (built.path / "markupsafe").is_dir()
 
 
 @pytest.mark.slow

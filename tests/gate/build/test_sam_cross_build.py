@@ -1,0 +1,156 @@
+"""`bundle.sam` functions whose `sam build` fails only because this host has no interpreter of their runtime
+(python3.13 here) are cross-built by the gate (gate/build/sam_cross.py), with the layers sam builds for them; those
+built by a Makefile are not. The real SAM CLI, the real CLI after `deployverify init`, and pip downloading from PyPI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployverify.gate.build.build import ensure_built
+from deployverify.gate.build.cross import MissingWheel, host_interpreter
+from deployverify.target import load_target
+from tests.support.env import TEST_IMAGE, require_docker, require_tool
+from tests.support.gate_run import GateRun, run_gate
+
+REPO = Path(__file__).resolve().parents[3]
+APPS = REPO / "fixtures" / "sam-apps"
+TOOLS = REPO / ".ci-tools" / "bin"
+PATH = os.pathsep.join((str(TOOLS), str(Path(sys.executable).parent), os.environ.get("PATH", "")))
+CROSS_BUILT = "`sam build` failed only because this host has no python3.13 interpreter on PATH; cross-built"
+
+
+def app_after_init(app: str, root: Path, copy: bool = True) -> Path:
+    """The corpus app copied to `root` (unless already there) and its deployverify.yaml written by `deployverify
+    init`, as a user runs it."""
+    require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
+    if host_interpreter("python3.13") is not None:
+        pytest.skip("this host has a python3.13 interpreter: `sam build` builds these apps itself")
+    folder = root / app
+    if copy:
+        shutil.copytree(APPS / app, folder, ignore=shutil.ignore_patterns("expected.yaml"))
+    done = subprocess.run([sys.executable, "-m", "deployverify.cli", "init"], cwd=folder, env={**os.environ,
+                          "PATH": PATH}, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder
+
+
+def gate(folder: Path, keyword: str, *image: str) -> GateRun:
+    return run_gate(["-c", str(folder / "deployverify.yaml"), "-k", keyword, *image], folder / "out",
+                    env={"PATH": PATH, "CI": "true"}, timeout_s=900)
+
+
+def wheel_tags(site: Path, dist: str) -> list[str]:
+    (info,) = (p for p in site.glob("*.dist-info") if p.name.lower().startswith(f"{dist}-"))
+    return [line.split(":", 1)[1].strip() for line in (info / "WHEEL").read_text().splitlines()
+            if line.startswith("Tag:")]
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:pass", "DV102:pass", "DV201:pass", "DV203:pass", "DV222:pass", "DV230:fail")
+def test_a_layer_sam_builds_is_cross_built_with_its_function(tmp_path: Path) -> None:
+    """The handler imports its helper and markupsafe from DepsLayer (BuildMethod python3.13): both are cross-built
+    into the folders the target names, and the import check resolves the handler's imports against the layer."""
+    require_docker()
+    folder = app_after_init("runtime-313-layer", tmp_path)
+    run = gate(folder, "DV101 or DV102 or DV20 or DV211 or DV222 or DV230", "--image", TEST_IMAGE)
+    statuses = [run.status(check) for check in ("DV101", "DV102", "DV201", "DV202", "DV203", "DV204", "DV205",
+                                                 "DV222")]
+    assert statuses == ["pass"] * 8, run.output[-3000:]
+    assert CROSS_BUILT + " with its layers DepsLayer instead: pip install --platform manylinux2014_x86_64" \
+        in run.evidence("DV101")
+    (warning,) = run.findings("DV101", "warning")
+    assert warning["message"].startswith("the bundle was cross-built by pip (--platform manylinux2014_x86_64 ")
+    assert "not by `sam build`, which needs a python3.13 interpreter this host lacks" in warning["message"]
+    # A layer's content goes under python/, as sam puts it (Lambda adds /opt/python to sys.path).
+    layer = folder / ".aws-sam" / "build" / "DepsLayer" / "python"
+    assert (layer / "render_helpers.py").is_file()
+    assert all(tag.startswith("cp313-cp313-manylinux") for tag in wheel_tags(layer, "markupsafe"))
+    assert list(layer.glob("markupsafe/_speedups.cpython-313-x86_64-linux-gnu.so"))
+    assert (folder / ".aws-sam" / "build" / "RenderFunction" / "app.py").is_file()
+    assert not (folder / ".aws-sam" / "build" / "RenderFunction" / "render_helpers.py").exists()
+    # The 3.11 image cannot import a 3.13 bundle: DV230 says so and the import probe is blocked, as designed.
+    assert run.status("DV230") == "fail"
+    assert "cannot run the function's runtime python3.13" in run.message("DV230")
+    assert run.status("DV211") == "skip"
+    assert run.message("DV211").startswith("blocked by DV230")
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:fail", "DV101:pass")
+def test_a_function_its_makefile_builds_is_not_cross_built(tmp_path: Path) -> None:
+    """One `sam build` of the template fails for want of python3.13; RenderFunction (python_pip) is cross-built, the
+    Makefile-built ReportFunction fails DV101 saying why the gate cannot build it, and no function is built alone."""
+    folder = app_after_init("runtime-313-makefile", tmp_path)
+    run = gate(folder, "DV101 or DV102")
+    assert (run.status("RenderFunction:DV101"), run.status("RenderFunction:DV102")) == ("pass", "pass"), \
+        run.output[-3000:]
+    assert run.status("ReportFunction:DV101") == "fail"
+    assert run.status("ReportFunction:DV102") == "skip"
+    assert run.message("ReportFunction:DV101").endswith(
+        "`sam build` needs a python3.13 interpreter on PATH and this host has none, and ReportFunction is built by "
+        "BuildMethod makefile, which the gate does not cross-build (only python_pip builds): install python3.13, or "
+        "build it with `bundle.command`")
+    # Building each function alone would fail the same way once per function.
+    assert "building each function alone" not in run.output
+    assert run.output.count("building the bundle") == 1, run.output
+    assert run.code == 1
+
+
+@pytest.mark.slow
+def test_a_dependency_without_a_wheel_still_fails_the_cross_built_sam_function(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = app_after_init("runtime-313", tmp_path)
+    monkeypatch.setenv("PATH", PATH)
+    target = load_target(folder / "deployverify.yaml", env={})
+    built = ensure_built(target, tmp_path / "cache")
+    assert built.cross_built is not None
+    assert built.cross_built.missing_interpreter == "python3.13"
+    assert (built.path / "app.py").is_file()
+    assert (built.path / "markupsafe").is_dir()
+    assert built.path == folder / ".aws-sam" / "build" / "RenderFunction"  # where bundle.output says
+
+    # docopt is published as an sdist only: sam would compile it, a cross-build must not.
+    (folder / "src" / "requirements.txt").write_text("docopt==0.6.2\n", encoding="utf-8")
+    with pytest.raises(MissingWheel) as raised:
+        ensure_built(load_target(folder / "deployverify.yaml", env={}), tmp_path / "cache")
+    assert "`docopt==0.6.2` has no wheel for manylinux2014_x86_64, CPython 3.13" in str(raised.value)
+
+
+LEGACY = """
+  LegacyFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: app.handler
+      CodeUri: legacy/
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:pass")
+def test_a_function_on_a_runtime_the_host_has_is_still_built_by_sam(tmp_path: Path) -> None:
+    """A python3.11 function beside the python3.13 one that fails the template's `sam build`: it is built alone by
+    sam (no warning); only the python3.13 one is cross-built."""
+    require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
+    folder = tmp_path / "mixed"
+    shutil.copytree(APPS / "runtime-313", folder, ignore=shutil.ignore_patterns("expected.yaml"))
+    shutil.copytree(folder / "src", folder / "legacy")
+    template = folder / "template.yaml"
+    template.write_text(template.read_text(encoding="utf-8") + LEGACY, encoding="utf-8")
+    folder = app_after_init("mixed", tmp_path, copy=False)
+    run = gate(folder, "DV101")
+    assert (run.status("LegacyFunction:DV101"), run.status("RenderFunction:DV101")) == ("pass", "pass"), \
+        run.output[-3000:]
+    assert not run.findings("LegacyFunction:DV101", "warning")
+    assert "cross-built" not in run.evidence("LegacyFunction:DV101")
+    assert list((folder / ".aws-sam" / "build" / "LegacyFunction").glob("markupsafe/_speedups.cpython-311-*.so"))
+    assert CROSS_BUILT in run.evidence("RenderFunction:DV101")
+    assert run.findings("RenderFunction:DV101", "warning")
+    assert "building each function alone to find which of the 1 do not build" in run.output
