@@ -24,11 +24,12 @@ def test_bundle_builds(build_outcome: Any) -> None:
     The build is cached by a hash of its inputs; a failure quotes the command and the line of its output that says
     what failed (the last `Error`-led line, such as sam's or pip's, else the last line), with the tail as evidence.
 
-    When `sam build` fails only because this host has no interpreter of the runtime (python3.13 on a 3.11 runner),
-    a python_pip function and the layers sam builds for it are cross-built instead (pip --platform manylinux2014_<cpu>
-    --python-version X.Y --only-binary=:all:, into the same folders): that passes, with a warning that the bundle
-    was not built by `sam build`. A dependency without a wheel for the platform fails, naming it; a function or layer
-    built by a Makefile or another BuildMethod cannot be cross-built and fails, saying so.
+    A python_pip function on a runtime this host has no interpreter of (python3.13 on a 3.11 runner), which `sam
+    build` cannot build, is cross-built with the layers sam builds for it instead, without running sam for it (pip
+    --platform manylinux2014_<cpu> --python-version X.Y --only-binary=:all:, into the same folders, reused while its
+    inputs are unchanged): that passes, with a warning that the bundle was not built by `sam build`. A dependency
+    without a wheel for the platform fails, naming it. A function built by a Makefile or another BuildMethod is left
+    to `sam build`, which needs no interpreter for it; if sam still fails for want of one, DV101 fails, saying so.
     """
     if isinstance(build_outcome, BuildError):
         dv.fail(registry.message("DV101", command=build_outcome.command or "build", code=build_outcome.code,

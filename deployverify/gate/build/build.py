@@ -5,23 +5,25 @@ built-in aws-lambda-builders build (builtin.py) when the target names only `bund
 `bundle.requirements`. A prebuilt `bundle.output` is used as it is.
 
 Each way runs through cached.py, which skips a build whose inputs did not change. Functions built from one SAM
-template share one `sam build` of it; sam_template.py runs it, and builds each function alone when it fails. When
-`sam build` fails only because this host has no interpreter of the runtime, sam_cross.py cross-builds what it would
-have built.
+template share one `sam build` of it; sam_template.py runs it, and builds each function alone when it fails. A
+python_pip function on a runtime this host has no interpreter of (python3.13 on a 3.11 runner) is left out of that
+`sam build`, which would fail for want of it, and cross-built instead (sam_cross.py), after sam's share: `sam build`
+empties its build folder, which holds the cross-built folders too.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from contextlib import suppress
 from pathlib import Path
 
 from deployverify.core.errors import BuildError, BundleError, DeployVerifyError
 from deployverify.gate.build.builtin import build_with_lambda_builders
-from deployverify.gate.build.cached import BuiltBundle, cached_build
+from deployverify.gate.build.cached import BuiltBundle, cached_build, stamp_files
 from deployverify.gate.build.cross import missing_interpreter_of
 from deployverify.gate.build.run import run_build
-from deployverify.gate.build.sam_cross import cross_build_sam_function
+from deployverify.gate.build.sam_cross import cross_build_sam_function, cross_built_up_front
 from deployverify.gate.build.sam_template import build_template
 from deployverify.sam.application import load_application
 from deployverify.target.model import Target
@@ -38,6 +40,16 @@ def _built_together(target: Target, application: Target | None) -> list[str]:
                   | {sam.function})
 
 
+def _sam_shares(target: Target, application: Target | None) -> tuple[list[str], list[str]]:
+    """The functions of `target`'s SAM template the run checks, split: those one `sam build` builds, and those
+    cross-built up front because sam would need an interpreter this host lacks (sam_cross.py)."""
+    building = _built_together(target, application)
+    if target.bundle.sam is None:
+        return building, []
+    cross = cross_built_up_front(target.bundle.sam.template, building)
+    return [f for f in building if f not in cross], cross
+
+
 def build_command(target: Target, application: Target | None = None) -> list[str] | None:
     """The command that builds `target.bundle`. `application` is the whole target file: when several of its
     functions are built from one SAM template, the command builds the whole template, once for all of them
@@ -50,10 +62,10 @@ def build_command(target: Target, application: Target | None = None) -> list[str
         # the command runs from (sam's default, .aws-sam/build, is relative to the working folder).
         command = ["sam", "build", "--template-file", str(bundle.sam.template), "--build-dir",
                    str(bundle.output.parent)]
-        building = _built_together(target, application)
-        if len(building) > 1:
-            return [*command, *(arg for other in _not_built(bundle.sam.template, building) for arg in ("-x", other))]
-        return [*command, bundle.sam.function]
+        by_sam, _ = _sam_shares(target, application)
+        if len(by_sam) > 1:
+            return [*command, *(arg for other in _not_built(bundle.sam.template, by_sam) for arg in ("-x", other))]
+        return [*command, *(by_sam or [bundle.sam.function])]
     return None
 
 
@@ -81,6 +93,9 @@ def ensure_built(target: Target, cache_root: Path, application: Target | None = 
     command = build_command(target, application)
     if command is None:
         return build_with_lambda_builders(target, cache_root)
+    by_sam, cross = _sam_shares(target, application)
+    if bundle.sam is not None and bundle.sam.function in cross:
+        return _cross_build_after_sam(target, cache_root, application, run_id, by_sam)
     try:
         return _build_with_command(target, cache_root, command, application, run_id)
     except BuildError as error:
@@ -92,13 +107,40 @@ def ensure_built(target: Target, cache_root: Path, application: Target | None = 
         return cross_build_sam_function(target, cache_root, missing, error)
 
 
+def _cross_build_after_sam(target: Target, cache_root: Path, application: Target | None, run_id: str,
+                           by_sam: list[str]) -> BuiltBundle:
+    """`target`'s function cross-built in sam's place, once the template's share built by sam is current."""
+    assert target.bundle.sam is not None
+    share = _target_of(application, target.bundle.sam.template, by_sam[0]) if by_sam else None
+    if share is not None:
+        # `sam build` empties its build folder: building its share first keeps it from deleting what is cross-built.
+        # Its outcome is its functions' own (their DV101), found once for the run (sam_template.py).
+        with suppress(BuildError):
+            ensure_built(share, cache_root, application, run_id)
+    # The template's lock keeps a `sam build` of it (another xdist worker's) from emptying the folder meanwhile.
+    lock, _ = stamp_files(cache_root, target.bundle.output.parent)
+    with lock:
+        return cross_build_sam_function(target, cache_root, target.runtime)
+
+
+def _target_of(application: Target | None, template: Path, function: str) -> Target | None:
+    """The application's target of one SAM function of `template`: the first of the functions built from it."""
+    if application is None:
+        return None
+    for checked in application.functions:
+        sam = application.bundle_of(checked).sam
+        if sam is not None and sam.template == template and sam.function == function:
+            return application.for_function(checked.name)
+    return None
+
+
 def _build_with_command(target: Target, cache_root: Path, command: list[str], application: Target | None,
                         run_id: str) -> BuiltBundle:
     bundle = target.bundle
     cwd = bundle.cwd or target.base_dir
-    building = _built_together(target, application)
-    if len(building) > 1:
-        return build_template(target, cache_root, command, building, cwd, run_id)
+    if len(_built_together(target, application)) > 1:
+        by_sam, _ = _sam_shares(target, application)
+        return build_template(target, cache_root, command, by_sam, cwd, run_id)
     # Every build of one template shares the build folder's stamp: a `sam build` of one function empties the folder
     # too, so it makes any other build of that folder stale.
     stamp_of = bundle.output.parent if bundle.sam else bundle.output

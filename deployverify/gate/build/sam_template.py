@@ -91,7 +91,8 @@ def _each_alone(template: Path, functions: list[str], cwd: Path, build_dir: Path
                 stamp: Path) -> dict[str, Any]:
     """Build each function alone; move the ones that build (and their layers) into `build_dir`. Returns
     {"built": [function], "failed": {function: its BuildError's fields}}."""
-    if shared.code in _NOT_PER_FUNCTION:
+    if shared.code in _NOT_PER_FUNCTION or len(functions) == 1:
+        # A shared build of one function (the others cross-built, build.py) was that function's build alone.
         return {"built": [], "failed": {function: _fields(shared) for function in functions}}
     failed: dict[str, dict[str, Any]] = {}
     if missing_interpreter_of(shared):

@@ -1,6 +1,8 @@
-"""`bundle.sam` functions whose `sam build` fails only because this host has no interpreter of their runtime
-(python3.13 here) are cross-built by the gate (gate/build/sam_cross.py), with the layers sam builds for them; those
-built by a Makefile are not. The real SAM CLI, the real CLI after `deployverify init`, and pip downloading from PyPI.
+"""`bundle.sam` python_pip functions whose runtime this host has no interpreter of (python3.13 here) are cross-built
+by the gate up front, without a `sam build` bound to fail (gate/build/sam_cross.py), with the layers sam builds for
+them, and reused by the next run; the template's other functions (a runtime the host has, a Makefile build) are built
+by one `sam build` of just those. The real SAM CLI, the real CLI after `deployverify init`, and pip downloading from
+PyPI.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ REPO = Path(__file__).resolve().parents[3]
 APPS = REPO / "fixtures" / "sam-apps"
 TOOLS = REPO / ".ci-tools" / "bin"
 PATH = os.pathsep.join((str(TOOLS), str(Path(sys.executable).parent), os.environ.get("PATH", "")))
-CROSS_BUILT = "`sam build` failed only because this host has no python3.13 interpreter on PATH; cross-built"
+CROSS_BUILT = "`sam build` cannot build it here: this host has no python3.13 interpreter on PATH; cross-built"
 
 
 def app_after_init(app: str, root: Path, copy: bool = True) -> Path:
@@ -41,9 +43,9 @@ def app_after_init(app: str, root: Path, copy: bool = True) -> Path:
     return folder
 
 
-def gate(folder: Path, keyword: str, *image: str) -> GateRun:
-    return run_gate(["-c", str(folder / "deployverify.yaml"), "-k", keyword, *image], folder / "out",
-                    env={"PATH": PATH, "CI": "true"}, timeout_s=900)
+def gate(folder: Path, keyword: str, *image: str, out: str = "out") -> GateRun:
+    return run_gate(["-c", str(folder / "deployverify.yaml"), "-k", keyword, *image], folder / out,
+                    env={"PATH": PATH, "CI": "true", "DV_CACHE_DIR": str(folder.parent / "cache")}, timeout_s=900)
 
 
 def wheel_tags(site: Path, dist: str) -> list[str]:
@@ -83,23 +85,83 @@ def test_a_layer_sam_builds_is_cross_built_with_its_function(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.dv_outcomes("DV101:fail", "DV101:pass")
-def test_a_function_its_makefile_builds_is_not_cross_built(tmp_path: Path) -> None:
-    """One `sam build` of the template fails for want of python3.13; RenderFunction (python_pip) is cross-built, the
-    Makefile-built ReportFunction fails DV101 saying why the gate cannot build it, and no function is built alone."""
+@pytest.mark.dv_outcomes("DV101:pass", "DV102:pass")
+def test_a_function_its_makefile_builds_is_built_by_sam_beside_the_cross_built_one(tmp_path: Path) -> None:
+    """RenderFunction (python_pip, python3.13) is cross-built without running sam for it; the Makefile-built
+    ReportFunction needs no python3.13, so one `sam build` of it alone builds it, before the cross-build."""
     folder = app_after_init("runtime-313-makefile", tmp_path)
     run = gate(folder, "DV101 or DV102")
-    assert (run.status("RenderFunction:DV101"), run.status("RenderFunction:DV102")) == ("pass", "pass"), \
-        run.output[-3000:]
-    assert run.status("ReportFunction:DV101") == "fail"
-    assert run.status("ReportFunction:DV102") == "skip"
-    assert run.message("ReportFunction:DV101").endswith(
-        "`sam build` needs a python3.13 interpreter on PATH and this host has none, and ReportFunction is built by "
-        "BuildMethod makefile, which the gate does not cross-build (only python_pip builds): install python3.13, or "
-        "build it with `bundle.command`")
-    # Building each function alone would fail the same way once per function.
+    assert {run.status(f"{f}:{c}") for f in ("RenderFunction", "ReportFunction") for c in ("DV101", "DV102")} \
+        == {"pass"}, run.output[-3000:]
+    assert CROSS_BUILT in run.evidence("RenderFunction:DV101")
+    assert run.findings("RenderFunction:DV101", "warning")
+    assert "cross-built" not in run.evidence("ReportFunction:DV101")
+    assert not run.findings("ReportFunction:DV101", "warning")
+    (sam_line,) = [line for line in run.output.splitlines() if "building the bundle" in line]
+    assert sam_line.endswith(" ReportFunction` (its inputs changed since the last build)"), sam_line
+    assert run.output.count("cross-building") == 1, run.output
     assert "building each function alone" not in run.output
-    assert run.output.count("building the bundle") == 1, run.output
+    assert (folder / ".aws-sam" / "build" / "ReportFunction" / "report.py").is_file()
+    assert (folder / ".aws-sam" / "build" / "RenderFunction" / "markupsafe").is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:pass")
+def test_a_second_run_reuses_the_cross_build_and_runs_no_sam_build(tmp_path: Path) -> None:
+    folder = app_after_init("runtime-313", tmp_path)
+    first = gate(folder, "DV101")
+    assert first.status("DV101") == "pass", first.output[-3000:]
+    assert first.output.count("cross-building") == 1, first.output
+    assert "building the bundle" not in first.output  # no `sam build` bound to fail first
+    second = gate(folder, "DV101", out="out2")
+    assert second.status("DV101") == "pass", second.output[-3000:]
+    assert "cross-building" not in second.output
+    assert "building the bundle" not in second.output
+    assert f"bundle: {folder / '.aws-sam' / 'build' / 'RenderFunction'} (cached, " in second.evidence("DV101")
+    # Reused, it is still what pip built, not sam: the evidence and the warning say so on every run.
+    assert CROSS_BUILT in second.evidence("DV101")
+    assert second.findings("DV101", "warning")
+
+    # Changed code is cross-built again.
+    (folder / "src" / "app.py").write_text((folder / "src" / "app.py").read_text() + "\n# changed\n")
+    third = gate(folder, "DV101", out="out3")
+    assert third.status("DV101") == "pass", third.output[-3000:]
+    assert third.output.count("cross-building") == 1, third.output
+
+
+MAKEFILE_LAYER = """
+  ToolsLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: tools/
+    Metadata:
+      BuildMethod: makefile
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.dv_outcomes("DV101:fail")
+def test_a_makefile_layer_leaves_the_function_to_sam_and_its_failure_says_why(tmp_path: Path) -> None:
+    """A python_pip function whose layer a Makefile builds cannot be cross-built whole: sam builds it, fails for
+    want of python3.13, and DV101 says the gate cannot cross-build the layer's build."""
+    folder = tmp_path / "makefile-layer"
+    shutil.copytree(APPS / "runtime-313", folder, ignore=shutil.ignore_patterns("expected.yaml"))
+    (folder / "tools").mkdir()
+    (folder / "tools" / "tools.py").write_text("TOOLS = True\n", encoding="utf-8")
+    (folder / "tools" / "Makefile").write_text("build-ToolsLayer:\n\tmkdir -p \"$(ARTIFACTS_DIR)/python\"\n"
+                                               "\tcp tools.py \"$(ARTIFACTS_DIR)/python/\"\n", encoding="utf-8")
+    template = folder / "template.yaml"
+    text = template.read_text(encoding="utf-8").replace("      CodeUri: src/\n",
+                                                        "      CodeUri: src/\n      Layers: [!Ref ToolsLayer]\n")
+    template.write_text(text + MAKEFILE_LAYER, encoding="utf-8")
+    folder = app_after_init("makefile-layer", tmp_path, copy=False)
+    run = gate(folder, "DV101")
+    assert run.status("DV101") == "fail", run.output[-3000:]
+    assert run.message("DV101").endswith(
+        "`sam build` needs a python3.13 interpreter on PATH and this host has none, and RenderFunction's layer "
+        "ToolsLayer is built by BuildMethod makefile, which the gate does not cross-build (only python_pip builds): "
+        "install python3.13, or build it with `bundle.command`")
+    assert "cross-building" not in run.output
     assert run.code == 1
 
 
@@ -136,8 +198,8 @@ LEGACY = """
 @pytest.mark.slow
 @pytest.mark.dv_outcomes("DV101:pass")
 def test_a_function_on_a_runtime_the_host_has_is_still_built_by_sam(tmp_path: Path) -> None:
-    """A python3.11 function beside the python3.13 one that fails the template's `sam build`: it is built alone by
-    sam (no warning); only the python3.13 one is cross-built."""
+    """A python3.11 function beside a python3.13 one: one `sam build` of the python3.11 one alone (no warning), and
+    the python3.13 one cross-built in the same run, with no `sam build` that fails first."""
     require_tool(str(TOOLS / "sam") if (TOOLS / "sam").exists() else "sam", "the AWS SAM CLI")
     folder = tmp_path / "mixed"
     shutil.copytree(APPS / "runtime-313", folder, ignore=shutil.ignore_patterns("expected.yaml"))
@@ -153,4 +215,8 @@ def test_a_function_on_a_runtime_the_host_has_is_still_built_by_sam(tmp_path: Pa
     assert list((folder / ".aws-sam" / "build" / "LegacyFunction").glob("markupsafe/_speedups.cpython-311-*.so"))
     assert CROSS_BUILT in run.evidence("RenderFunction:DV101")
     assert run.findings("RenderFunction:DV101", "warning")
-    assert "building each function alone to find which of the 1 do not build" in run.output
+    assert list((folder / ".aws-sam" / "build" / "RenderFunction").glob("markupsafe/_speedups.cpython-313-*.so"))
+    (sam_line,) = [line for line in run.output.splitlines() if "building the bundle" in line]
+    assert sam_line.endswith(" LegacyFunction` (its inputs changed since the last build)"), sam_line
+    assert run.output.count("cross-building") == 1, run.output
+    assert "building each function alone" not in run.output
