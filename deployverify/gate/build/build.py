@@ -111,7 +111,7 @@ def _cross_build_after_sam(target: Target, cache_root: Path, application: Target
                            by_sam: list[str]) -> BuiltBundle:
     """`target`'s function cross-built in sam's place, once the template's share built by sam is current."""
     assert target.bundle.sam is not None
-    share = _target_of(application, target.bundle.sam.template, by_sam[0]) if by_sam else None
+    share = _target_of(application or target, target.bundle.sam.template, by_sam[0]) if by_sam else None
     if share is not None:
         # `sam build` empties its build folder: building its share first keeps it from deleting what is cross-built.
         # Its outcome is its functions' own (their DV101), found once for the run (sam_template.py).
@@ -123,10 +123,8 @@ def _cross_build_after_sam(target: Target, cache_root: Path, application: Target
         return cross_build_sam_function(target, cache_root, target.runtime)
 
 
-def _target_of(application: Target | None, template: Path, function: str) -> Target | None:
+def _target_of(application: Target, template: Path, function: str) -> Target | None:
     """The application's target of one SAM function of `template`: the first of the functions built from it."""
-    if application is None:
-        return None
     for checked in application.functions:
         sam = application.bundle_of(checked).sam
         if sam is not None and sam.template == template and sam.function == function:
