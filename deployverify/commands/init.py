@@ -18,10 +18,11 @@ from deployverify.core.errors import DeployVerifyError
 from deployverify.sam.application import load_application
 from deployverify.sam.intrinsics import Unresolved
 from deployverify.sam.model import QueueRef, SamApplication, SamFunction
+from deployverify.sam.reader import default_template
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--template", default="template.yaml", help="SAM template (default ./template.yaml)")
+    parser.add_argument("--template", help="SAM template (default: ./template.yaml, .yml or .json, as sam build)")
     parser.add_argument("-o", "--output", default="deployverify.yaml", help="file to write")
     parser.add_argument("--function", help="write only this function (default: every zip Python function; the first "
                                            "one's runtime and architecture are the target's)")
@@ -193,7 +194,7 @@ def starter(app: SamApplication, base: Path, function: str | None = None) -> str
 
 
 def run(args: argparse.Namespace) -> int:
-    template_path = Path(args.template)
+    template_path = Path(args.template) if args.template else default_template(Path("."))
     output = Path(args.output)
     if output.exists() and not args.force:
         raise DeployVerifyError("already exists; pass --force to overwrite", where=str(output))

@@ -170,3 +170,25 @@ def test_functions_without_a_code_folder_are_named_as_not_checked(tmp_path: Path
     written = (tmp_path / "deployverify.yaml").read_text()
     assert "Scheduler" in written
     assert "move the code to a file and set CodeUri to its folder" in written
+
+
+def test_init_and_the_gate_find_a_template_yml_as_sam_does(tmp_path: Path) -> None:
+    # `sam build` reads template.yml when there is no template.yaml; init and the template-only gate must too.
+    (tmp_path / "template.yml").write_text(TEMPLATE)
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    target = load_target(tmp_path / "deployverify.yaml", env={})
+    assert target.bundle.sam is not None
+    assert target.bundle.sam.template.name == "template.yml"
+    (tmp_path / "deployverify.yaml").unlink()
+    gate = subprocess.run([sys.executable, "-m", "deployverify.cli", "gate", "-k", "DV210"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert "no target" not in gate.stderr, gate.stderr
+    assert "checking every function of template.yml" in gate.stdout, gate.stdout + gate.stderr
+
+
+def test_template_yaml_wins_over_template_yml_as_in_sam(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "template.yml").write_text("not: a template\n")
+    assert init(tmp_path).returncode == 0
+    assert "from template.yaml" in (tmp_path / "deployverify.yaml").read_text()
