@@ -109,6 +109,10 @@ def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction,
         if folder is not None and layer is not None:
             how = f"built by sam build (BuildMethod {layer.build_method})" if layer.build_method else "ContentUri"
             entries.append(f"      - {_scalar(_relative(folder, base).rstrip('/'))}  # {layer.logical_id}: {how}")
+        elif layer is not None:
+            where = f"{app.template.name}:{layer.line}"
+            lines.append(f"      # Not checked: layer {layer.logical_id} ({where}) has its content in S3 or built at "
+                         "deploy, not in a folder here; list a folder with its content under layers.")
         elif layer_ref.describe().startswith("arn:"):
             entries.append(f"      - {_scalar(layer_ref.describe())}  # by ARN: downloaded when AWS answers, else "
                            "rebuilt if it is a known public layer (Powertools)")

@@ -192,3 +192,31 @@ def test_template_yaml_wins_over_template_yml_as_in_sam(tmp_path: Path) -> None:
     (tmp_path / "template.yml").write_text("not: a template\n")
     assert init(tmp_path).returncode == 0
     assert "from template.yaml" in (tmp_path / "deployverify.yaml").read_text()
+
+
+WITH_LAYER = "      Layers:\n        - !Ref Boto3Layer\n      Environment:\n"
+S3_LAYER = TEMPLATE.replace("      Environment:\n", WITH_LAYER) + """\
+  Boto3Layer:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      Content:
+        S3Bucket: !GetAtt Boto3Zip.Bucket
+        S3Key: !GetAtt Boto3Zip.Key
+  Boto3Zip:
+    Type: Custom::Boto3Zip
+    Properties:
+      ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:zip
+"""
+
+
+def test_a_layer_of_the_template_whose_content_is_in_s3_is_named_as_such(tmp_path: Path) -> None:
+    # apigw-websocket-api-bedrock-streaming: a LayerVersion built at deploy by a custom resource was said to be
+    # "neither in this template nor an ARN", though the template defines it.
+    (tmp_path / "template.yaml").write_text(S3_LAYER)
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "deployverify.yaml").read_text()
+    assert "neither in this template" not in written
+    line = S3_LAYER.splitlines().index("  Boto3Layer:") + 1
+    assert f"layer Boto3Layer (template.yaml:{line}) has its content in S3 or built at deploy" in written
+    assert load_target(tmp_path / "deployverify.yaml", env={}).functions[0].bundle.layers == ()
