@@ -153,7 +153,11 @@ def _smoke_lines(chosen: SamFunction) -> list[str]:
 
 def _chosen(app: SamApplication, function: str | None) -> SamFunction:
     if not app.functions:
-        reasons = "; ".join(f"{n.logical_id}: {n.reason}" for n in app.not_applicable)
+        # Functions skipped for the same reason are named together, so the reason is read once.
+        by_reason: dict[str, list[str]] = {}
+        for skipped in app.not_applicable:
+            by_reason.setdefault(skipped.reason, []).append(skipped.logical_id)
+        reasons = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
         raise DeployVerifyError("the template has no zip Python function to check"
                                 + (f" ({reasons})" if reasons else ""), where=str(app.template))
     if function is None:

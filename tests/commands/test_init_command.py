@@ -220,3 +220,14 @@ def test_a_layer_of_the_template_whose_content_is_in_s3_is_named_as_such(tmp_pat
     line = S3_LAYER.splitlines().index("  Boto3Layer:") + 1
     assert f"layer Boto3Layer (template.yaml:{line}) has its content in S3 or built at deploy" in written
     assert load_target(tmp_path / "deployverify.yaml", env={}).functions[0].bundle.layers == ()
+
+
+def test_functions_skipped_for_one_reason_are_named_together(tmp_path: Path) -> None:
+    # dynamodb-eventbridge-scheduler: three InlineCode functions repeated the same 150-character reason three times.
+    second = INLINE.split("  Archived:", 1)[0].split("Resources:\n", 1)[1].replace("Scheduler:", "Cleaner:")
+    (tmp_path / "template.yaml").write_text(INLINE + second)
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert "Scheduler, Cleaner: InlineCode: the code is written in the template" in done.stderr
+    assert done.stderr.count("InlineCode:") == 1
+    assert "Archived: CodeUri is in S3, not on this machine" in done.stderr
