@@ -98,7 +98,9 @@ def _queue_url(queue: QueueRef, variable: str) -> tuple[str, str]:
 def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction, base: Path) -> list[str]:
     """`fn`'s bundle: the `sam build` output of `built_from` (itself, or the first function with the same code) and
     its layers."""
-    shared = f"  # the same code as {built_from.logical_id}: one bundle, probed once" if built_from is not fn else ""
+    own_environment = fn.environment != built_from.environment
+    probed = "probed with this function's own environment" if own_environment else "probed once"
+    shared = f"  # the same code as {built_from.logical_id}: one bundle, {probed}" if built_from is not fn else ""
     lines = ["    bundle:",
              f"      sam: {{template: {_scalar(_relative(app.template.resolve(), base).rstrip('/'))}, "
              f"function: {built_from.logical_id}}}{shared}"]
