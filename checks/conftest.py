@@ -3,8 +3,8 @@
 The gate checks every function of the application in its own code: each check runs once per function (the
 `dv_function` parameter, which also names the function in the check's result), and `target` is the application as
 that function sees it: that function alone, its own bundle and layers. Work that does not depend on the function is
-shared: one build per template (gate/build), one probe per bundle (`code_target`: every function running the same
-bundle), one static read of each bundle per process (the memo below).
+shared: one build per template (gate/build), one probe per bundle and environment (`code_target`: every function
+running the same bundle under the same variables), one static read of each bundle per process (the memo below).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def target(dv_run: RunContext, dv_function: str | None) -> Target:
 
 @pytest.fixture(scope="session")
 def code_target(dv_run: RunContext, dv_function: str | None) -> Target:
-    """Every function that runs the same bundle as this one: one probe imports all their handlers."""
+    """Every function that runs the same bundle as this one with the same environment: one probe imports all their
+    handlers."""
     if dv_function is None:
         return dv_run.target
     return dv_run.target.sharing_code(dv_function)
@@ -122,7 +123,8 @@ def probe_report(code_target: Target, built_bundle: BuiltBundle, sandbox: Select
     per bundle state even under xdist."""
     if isinstance(sandbox, SandboxUnavailable):
         return sandbox
-    handlers = tuple(f.handler for f in code_target.functions)
+    # The environment is part of the key: functions running one handler under different variables are probed apart.
+    handlers = tuple((f.handler, tuple(sorted(f.environment.items()))) for f in code_target.functions)
     return _once(("probe", built_bundle.path, built_bundle.layers, handlers, id(sandbox)),
                  lambda: cached_probe(code_target, built_bundle.path, built_bundle.layers, sandbox, dv_run.cache_dir))
 

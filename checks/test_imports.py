@@ -16,18 +16,19 @@ from deployverify.gate.probe.selection import (
     how_to_fix_a_failed_probe,
     how_to_get_a_sandbox,
 )
+from deployverify.run_context import RunContext
 from deployverify.target import Target
 
 
 @check("DV220")
 def test_first_party_modules_import(target: Target, probe_report: ProbeOutcome | SandboxUnavailable,
-                                    bundle_index: BundleIndex) -> None:
+                                    bundle_index: BundleIndex, dv_run: RunContext) -> None:
     """Every first-party module in the bundle imports, each in isolation from the others' crashes.
 
     A failure names the module, the error with the file:line of the failing import, and the fix: the module under
     its bundle name, or the source-tree folder the build forgot to copy."""
     outcome = usable(probe_report)
-    findings = first_party_findings(outcome.report, context_for(target, bundle_index))
+    findings = first_party_findings(outcome.report, context_for(target, bundle_index, dv_run.target))
     dv.evidence(f"{len(bundle_index.first_party_modules())} first-party module(s) imported in {outcome.described} "
                 f"(probe {outcome.probe_id})")
     dv.expect_no_findings(findings, what="module")

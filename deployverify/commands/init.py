@@ -18,10 +18,11 @@ from deployverify.core.errors import DeployVerifyError
 from deployverify.sam.application import load_application
 from deployverify.sam.intrinsics import Unresolved
 from deployverify.sam.model import QueueRef, SamApplication, SamFunction
+from deployverify.sam.reader import default_template
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--template", default="template.yaml", help="SAM template (default ./template.yaml)")
+    parser.add_argument("--template", help="SAM template (default: ./template.yaml, .yml or .json, as sam build)")
     parser.add_argument("-o", "--output", default="deployverify.yaml", help="file to write")
     parser.add_argument("--function", help="write only this function (default: every zip Python function; the first "
                                            "one's runtime and architecture are the target's)")
@@ -97,7 +98,9 @@ def _queue_url(queue: QueueRef, variable: str) -> tuple[str, str]:
 def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction, base: Path) -> list[str]:
     """`fn`'s bundle: the `sam build` output of `built_from` (itself, or the first function with the same code) and
     its layers."""
-    shared = f"  # the same code as {built_from.logical_id}: one bundle, probed once" if built_from is not fn else ""
+    own_environment = fn.environment != built_from.environment
+    probed = "probed with this function's own environment" if own_environment else "probed once"
+    shared = f"  # the same code as {built_from.logical_id}: one bundle, {probed}" if built_from is not fn else ""
     lines = ["    bundle:",
              f"      sam: {{template: {_scalar(_relative(app.template.resolve(), base).rstrip('/'))}, "
              f"function: {built_from.logical_id}}}{shared}"]
@@ -108,6 +111,10 @@ def _bundle_lines(app: SamApplication, built_from: SamFunction, fn: SamFunction,
         if folder is not None and layer is not None:
             how = f"built by sam build (BuildMethod {layer.build_method})" if layer.build_method else "ContentUri"
             entries.append(f"      - {_scalar(_relative(folder, base).rstrip('/'))}  # {layer.logical_id}: {how}")
+        elif layer is not None:
+            where = f"{app.template.name}:{layer.line}"
+            lines.append(f"      # Not checked: layer {layer.logical_id} ({where}) has its content in S3 or built at "
+                         "deploy, not in a folder here; list a folder with its content under layers.")
         elif layer_ref.describe().startswith("arn:"):
             entries.append(f"      - {_scalar(layer_ref.describe())}  # by ARN: downloaded when AWS answers, else "
                            "rebuilt if it is a known public layer (Powertools)")
@@ -148,7 +155,11 @@ def _smoke_lines(chosen: SamFunction) -> list[str]:
 
 def _chosen(app: SamApplication, function: str | None) -> SamFunction:
     if not app.functions:
-        reasons = "; ".join(f"{n.logical_id}: {n.reason}" for n in app.not_applicable)
+        # Functions skipped for the same reason are named together, so the reason is read once.
+        by_reason: dict[str, list[str]] = {}
+        for skipped in app.not_applicable:
+            by_reason.setdefault(skipped.reason, []).append(skipped.logical_id)
+        reasons = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
         raise DeployVerifyError("the template has no zip Python function to check"
                                 + (f" ({reasons})" if reasons else ""), where=str(app.template))
     if function is None:
@@ -193,7 +204,7 @@ def starter(app: SamApplication, base: Path, function: str | None = None) -> str
 
 
 def run(args: argparse.Namespace) -> int:
-    template_path = Path(args.template)
+    template_path = Path(args.template) if args.template else default_template(Path("."))
     output = Path(args.output)
     if output.exists() and not args.force:
         raise DeployVerifyError("already exists; pass --force to overwrite", where=str(output))

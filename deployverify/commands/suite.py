@@ -51,8 +51,11 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         target_args = ["--dv-bundle", bundle, "--dv-handler", args.handler, "--dv-runtime", args.runtime]
     else:
         default = Path("deployverify.yaml")
-        if not default.exists() and mode == "gate" and Path("template.yaml").exists():
-            default = target_from_template(Path("template.yaml"))
+        from deployverify.sam.reader import default_template
+
+        template = default_template(Path("."))
+        if not default.exists() and mode == "gate" and template.exists():
+            default = target_from_template(template)
         if not default.exists():
             alternative = " or --bundle DIR --handler M.F" if mode == "gate" else ""
             raise DeployVerifyError(f"no target: pass -c FILE{alternative}"

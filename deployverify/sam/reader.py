@@ -22,6 +22,16 @@ SHORT_TAGS = frozenset({
     "ImportValue", "Equals", "And", "Or", "Not", "Transform", "ToJsonString", "Length",
 })
 
+# The names `sam build` and `sam deploy` look for when no --template-file is given, in their order.
+DEFAULT_TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
+
+
+def default_template(folder: Path) -> Path:
+    """The template SAM would read in `folder`: the first of its default names that exists, else template.yaml
+    (so the error names the file a user expects)."""
+    return next((folder / name for name in DEFAULT_TEMPLATE_NAMES if (folder / name).is_file()),
+                folder / DEFAULT_TEMPLATE_NAMES[0])
+
 
 @dataclass(frozen=True)
 class SamDocument:

@@ -258,12 +258,16 @@ class Target:
 
     def sharing_code(self, name: str) -> Target:
         """The functions that run the same bundle as `name` (same code, same layers) on the same runtime and
-        architecture, with that bundle: what one probe and one scan cover, so shared code is probed once."""
+        architecture with the same environment, with that bundle: what one probe and one scan cover, so shared code
+        is probed once. The environment counts because the probe imports every handler under one environment, as
+        Lambda does each function's under its own: a module reading another function's variable at import would
+        fail a function that sets it."""
         function = self.function(name)
         bundle, platform = self.bundle_of(function), self.platform_of(function)
         runtime, architecture = platform
         return replace(self, functions=tuple(f for f in self.functions if self.bundle_of(f) == bundle
-                                             and self.platform_of(f) == platform),
+                                             and self.platform_of(f) == platform
+                                             and f.environment == function.environment),
                        bundle=bundle, runtime=runtime, architecture=architecture)
 
     def secret(self, name: str) -> Secret:

@@ -170,3 +170,64 @@ def test_functions_without_a_code_folder_are_named_as_not_checked(tmp_path: Path
     written = (tmp_path / "deployverify.yaml").read_text()
     assert "Scheduler" in written
     assert "move the code to a file and set CodeUri to its folder" in written
+
+
+def test_init_and_the_gate_find_a_template_yml_as_sam_does(tmp_path: Path) -> None:
+    # `sam build` reads template.yml when there is no template.yaml; init and the template-only gate must too.
+    (tmp_path / "template.yml").write_text(TEMPLATE)
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    target = load_target(tmp_path / "deployverify.yaml", env={})
+    assert target.bundle.sam is not None
+    assert target.bundle.sam.template.name == "template.yml"
+    (tmp_path / "deployverify.yaml").unlink()
+    gate = subprocess.run([sys.executable, "-m", "deployverify.cli", "gate", "-k", "DV210"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert "no target" not in gate.stderr, gate.stderr
+    assert "checking every function of template.yml" in gate.stdout, gate.stdout + gate.stderr
+
+
+def test_template_yaml_wins_over_template_yml_as_in_sam(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "template.yml").write_text("not: a template\n")
+    assert init(tmp_path).returncode == 0
+    assert "from template.yaml" in (tmp_path / "deployverify.yaml").read_text()
+
+
+WITH_LAYER = "      Layers:\n        - !Ref Boto3Layer\n      Environment:\n"
+S3_LAYER = TEMPLATE.replace("      Environment:\n", WITH_LAYER) + """\
+  Boto3Layer:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      Content:
+        S3Bucket: !GetAtt Boto3Zip.Bucket
+        S3Key: !GetAtt Boto3Zip.Key
+  Boto3Zip:
+    Type: Custom::Boto3Zip
+    Properties:
+      ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:zip
+"""
+
+
+def test_a_layer_of_the_template_whose_content_is_in_s3_is_named_as_such(tmp_path: Path) -> None:
+    # apigw-websocket-api-bedrock-streaming: a LayerVersion built at deploy by a custom resource was said to be
+    # "neither in this template nor an ARN", though the template defines it.
+    (tmp_path / "template.yaml").write_text(S3_LAYER)
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "deployverify.yaml").read_text()
+    assert "neither in this template" not in written
+    line = S3_LAYER.splitlines().index("  Boto3Layer:") + 1
+    assert f"layer Boto3Layer (template.yaml:{line}) has its content in S3 or built at deploy" in written
+    assert load_target(tmp_path / "deployverify.yaml", env={}).functions[0].bundle.layers == ()
+
+
+def test_functions_skipped_for_one_reason_are_named_together(tmp_path: Path) -> None:
+    # dynamodb-eventbridge-scheduler: three InlineCode functions repeated the same 150-character reason three times.
+    second = INLINE.split("  Archived:", 1)[0].split("Resources:\n", 1)[1].replace("Scheduler:", "Cleaner:")
+    (tmp_path / "template.yaml").write_text(INLINE + second)
+    done = init(tmp_path)
+    assert done.returncode == 2
+    assert "Scheduler, Cleaner: InlineCode: the code is written in the template" in done.stderr
+    assert done.stderr.count("InlineCode:") == 1
+    assert "Archived: CodeUri is in S3, not on this machine" in done.stderr

@@ -56,7 +56,7 @@ def test_the_corpus_has_every_case_this_reader_covers() -> None:
             "guarded-import", "long-form-intrinsics", "runtime-313", "arm64-function", "import-time-aws",
             "exec-wrapper-script", "unreached-missing-optional", "same-handler-three-codeuris",
             "local-layer-shared-code", "powertools-layer-arn", "runtime-313-layer",
-            "runtime-313-makefile"} <= set(ALL_APPS)
+            "runtime-313-makefile", "shared-code-own-environment"} <= set(ALL_APPS)
 
 
 @pytest.mark.parametrize("app_folder", ALL_APPS, indirect=True)

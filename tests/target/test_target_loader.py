@@ -252,6 +252,12 @@ def test_functions_sharing_a_bundle_are_one_code_unit(tmp_path: Path) -> None:
     target = load_target(write(tmp_path, text), env={})
     assert [f.name for f in target.sharing_code("Payments").functions] == ["Payments", "Common"]
     assert [f.name for f in target.sharing_code("Orders").functions] == ["Orders"]
+    # The same code under other variables is probed apart: Lambda imports each handler under its own environment.
+    common = "    handler: common.handler\n"
+    own_env = text.replace(common, common + "    environment: {BUCKET: b}\n")
+    target = load_target(write(tmp_path, own_env), env={})
+    assert [f.name for f in target.sharing_code("Payments").functions] == ["Payments"]
+    assert [f.name for f in target.sharing_code("Common").functions] == ["Common"]
 
 
 def test_without_a_top_level_bundle_the_first_functions_stands_in(tmp_path: Path) -> None:

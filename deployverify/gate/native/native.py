@@ -24,6 +24,7 @@ from elftools.elf.sections import SymbolTableSection
 from deployverify.core import registry
 from deployverify.core.results import Finding, Severity
 from deployverify.gate.build.dists import Distribution, Owners, read_distributions
+from deployverify.gate.native.layer_names import layer_name
 from deployverify.gate.native.platform import WheelPlatform
 from deployverify.gate.native.wheeltags import judge_wheel
 
@@ -249,7 +250,7 @@ def scan_roots(bundle: Path, layers: Iterable[Path] = ()) -> list[tuple[Path, st
     roots: list[tuple[Path, str]] = [(bundle, "")]
     for layer in layers:
         for root in layer_roots(Path(layer)):
-            roots.append((root, f"{Path(layer).name}/{root.relative_to(layer).as_posix()}/"))
+            roots.append((root, f"{layer_name(Path(layer))}/{root.relative_to(layer).as_posix()}/"))
     return roots
 
 

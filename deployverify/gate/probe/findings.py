@@ -39,6 +39,8 @@ class ProbeJudgeContext:
     task_root: str = TASK  # where the bundle was mounted in the sandbox
     aws_reachable: bool = False  # the probe ran with access to AWS: a failed call at import is a real failure
     strict: bool = False  # a first-party module no handler reaches fails DV220 like a reached one
+    # Handler module -> the function of the application it belongs to, for functions not probed with this one.
+    handlers_elsewhere: tuple[tuple[str, str], ...] = ()
 
 
 def shown_path(path: str, ctx: ProbeJudgeContext) -> str:
@@ -237,8 +239,10 @@ def first_party_findings(report: dict[str, Any] | None, ctx: ProbeJudgeContext) 
         own = [int(f[1]) for f in record.get("frames", []) if shown_path(str(f[0]), ctx) == path]
         line = own[-1] if own else 1
         if reached is not None and name not in reached:
+            owner = ", ".join(function for module, function in ctx.handlers_elsewhere if module == name)
             text = (f"`{name}` fails to import but no handler reaches it: {error_text(record, ctx)}; not a failure "
-                    "(a module a handler imports would be); delete it if nothing uses it")
+                    + (f"here: it is the handler of {owner}, whose own result judges it" if owner else
+                       "(a module a handler imports would be); delete it if nothing uses it"))
             findings.append((True, Finding("DV220", path, line, text, Severity.WARNING)))
             continue
         message = registry.message("DV220", module=name, error=error_text(record, ctx),
@@ -287,12 +291,16 @@ def third_party_findings(report: dict[str, Any] | None, ctx: ProbeJudgeContext,
 
 
 
-def context_for(target: Any, index: BundleIndex) -> ProbeJudgeContext:
-    """Suggestions search the target's source roots, else the folder of its target file (never the bundle)."""
+def context_for(target: Any, index: BundleIndex, application: Any = None) -> ProbeJudgeContext:
+    """Suggestions search the target's source roots, else the folder of its target file (never the bundle).
+    `application`, the whole target, names the handlers of the other functions that may share the bundle."""
     roots = tuple(target.source_roots()) or ((target.source_path.parent,) if target.source_path else ())
     base = target.source_path.parent if target.source_path else None
+    probed = {f.name for f in target.functions}
+    elsewhere = tuple((f.handler.rpartition(".")[0].replace("/", "."), f.name)
+                      for f in (application.functions if application is not None else ()) if f.name not in probed)
     return ProbeJudgeContext(index=index, source_roots=roots, python=target.python_version,
-                   architecture=target.architecture, display_base=base)
+                             architecture=target.architecture, display_base=base, handlers_elsewhere=elsewhere)
 
 
 def usable(outcome: Any) -> Any:

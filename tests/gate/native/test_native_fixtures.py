@@ -83,6 +83,21 @@ def test_layers_are_scanned_with_their_own_path(native_bundles: dict[str, Path],
     assert [f.path for f in findings["DV201"]] == ["fastmath-layer/python/fastmath/_speedups.abi3.so"]
 
 
+def test_a_rebuilt_public_layer_is_named_by_its_arn_not_its_cache_folder(native_bundles: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    # apigw-lambda-opensearch-serverless-nextgen: DV203 named `4f2364572accf1def8c24ff3/python/_cffi_backend...`, the
+    # hash folder the gate rebuilt the Powertools layer into, not the layer the template names.
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    layer = tmp_path / "4f2364572accf1def8c24ff3"
+    shutil.copytree(native_bundles["arm64_extension"] / "fastmath", layer / "python" / "fastmath")
+    (layer / "deployverify-layer.json").write_text(
+        '{"arn": "arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:33"}')
+    findings = native_findings(scan_native(bundle, [layer]), platform_for("python3.11", "x86_64"))
+    assert [f.path for f in findings["DV201"]] == [
+        "AWSLambdaPowertoolsPythonV3-python314-x86_64:33/python/fastmath/_speedups.abi3.so"]
+
+
 def _glibc_2_34_or_later() -> bool:
     name, version = host_platform.libc_ver()
     return name == "glibc" and tuple(int(p) for p in version.split(".")[:2]) >= (2, 34)
