@@ -9,6 +9,7 @@ from deployverify.core import registry
 from deployverify.core.check import check
 from deployverify.core.errors import BuildError
 from deployverify.core.handler import is_wrapper_script, parse_handler
+from deployverify.core.results import Finding, Severity
 from deployverify.deployed.code_identity import built_code_sha256, compare_deployed_files, deployed_code, no_aws_reason
 from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.inventory import Inventory, ZipEstimate, human, size_failure, zipped_warning
@@ -30,6 +31,10 @@ def test_bundle_builds(build_outcome: Any) -> None:
     inputs are unchanged): that passes, with a warning that the bundle was not built by `sam build`. A dependency
     without a wheel for the platform fails, naming it. A function built by a Makefile or another BuildMethod is left
     to `sam build`, which needs no interpreter for it; if sam still fails for want of one, DV101 fails, saying so.
+
+    A layer given by ARN that the gate can neither download nor rebuild (an extension, the Lambda Web Adapter, a
+    private layer without AWS access) is a warning naming it: the other checks run without it, and a module only it
+    provides fails the import checks.
     """
     if isinstance(build_outcome, BuildError):
         dv.fail(registry.message("DV101", command=build_outcome.command or "build", code=build_outcome.code,
@@ -38,9 +43,12 @@ def test_bundle_builds(build_outcome: Any) -> None:
     if isinstance(build_outcome, Exception):
         dv.fail(str(build_outcome))
     dv.evidence(f"bundle: {build_outcome.path} ({build_outcome.how}, {build_outcome.seconds:.1f}s)")
+    warnings = [Finding("DV101", str(build_outcome.path), 0, missing, Severity.WARNING)
+                for missing in build_outcome.missing_layers]
     if build_outcome.cross_built is not None:
         dv.evidence(cross_built_evidence(build_outcome.cross_built))
-        dv.expect_no_findings([cross_built_warning(build_outcome.cross_built, build_outcome.path)])
+        warnings.append(cross_built_warning(build_outcome.cross_built, build_outcome.path))
+    dv.expect_no_findings(warnings)
 
 
 @check("DV102")

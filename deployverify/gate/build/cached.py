@@ -45,6 +45,7 @@ class BuiltBundle:
     seconds: float
     log_tail: str = ""
     cross_built: CrossBuilt | None = None  # set when `sam build` could not run here and pip built it instead
+    missing_layers: tuple[str, ...] = ()  # remote layers the gate could not get, each in words (DV101 warns)
 
 
 def _iter_input_files(roots: tuple[Path, ...], exclude: Path) -> Iterator[Path]:

@@ -78,7 +78,8 @@ class LayerUnavailable:
     reason: str
 
     def message(self) -> str:
-        return (f"layer `{self.arn}` is not available to the gate: {self.reason}; declare its content instead: a "
+        return (f"layer `{self.arn}` is not available to the gate: {self.reason}; the checks ran without it (a "
+                "module only it provides fails DV211/DV220); if it ships Python, declare its content instead: a "
                 "folder whose python/ holds what the layer ships (a LayerVersion resource, or `pip install -t "
                 "<folder>/python ...`) in the function's layers, or let the gate reach AWS to download it")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployverify.core.errors import BundleError
 from deployverify.core.progress import say
 from deployverify.gate.build.cached import BuiltBundle
 from deployverify.gate.build.public_layers import LayerUnavailable, fill_once, resolve_remote_layer
@@ -62,19 +61,30 @@ def _downloaded(arn: str, cache_dir: Path) -> Path | None:
     return folder
 
 
+def concrete_arn(arn: str, target: Target) -> str:
+    """The ARN with the template's `${AWS::Region}`/`${AWS::Partition}` filled in where the target knows them
+    (`deployverify init` keeps them as the template wrote them: only the deploy knows the region)."""
+    arn = arn.replace("${AWS::Partition}", "aws")
+    return arn.replace("${AWS::Region}", target.region) if target.region else arn
+
+
 def remote_layer_folder(arn: str, target: Target, cache_dir: Path) -> Path | LayerUnavailable:
+    arn = concrete_arn(arn, target)
     return _downloaded(arn, cache_dir) or resolve_remote_layer(arn, target.runtime, target.architecture, cache_dir)
 
 
 def with_remote_layers(built: BuiltBundle, bundle: Bundle, target: Target, cache_dir: Path) -> BuiltBundle:
-    """`built` with the bundle's remote layers in their declared places; BundleError (DV101) naming an ARN that
-    cannot be had."""
+    """`built` with the bundle's remote layers in their declared places. A layer that cannot be had is left out and
+    named in `missing_layers` (a DV101 warning), so the other checks still run: many such layers ship no Python at
+    all (an extension, the Lambda Web Adapter), and a module only the layer provides fails the import checks."""
     if not bundle.remote_layers:
         return built
     ordered: list[Path] = list(built.layers)
+    missing: list[str] = []
     for position, arn in sorted(bundle.remote_layers):
         folder = remote_layer_folder(arn, target, cache_dir)
         if isinstance(folder, LayerUnavailable):
-            raise BundleError(folder.message())
+            missing.append(folder.message())
+            continue
         ordered.insert(min(position, len(ordered)), folder)
-    return dataclasses.replace(built, layers=tuple(ordered))
+    return dataclasses.replace(built, layers=tuple(ordered), missing_layers=tuple(missing))
