@@ -24,6 +24,7 @@ from deployverify.core import registry
 from deployverify.core.results import Finding, Severity
 from deployverify.core.zipper import COMPRESS_LEVEL, SKIP_DIRS, SKIP_SUFFIXES
 from deployverify.gate.build.dists import Owners, normalize, read_distributions
+from deployverify.gate.build.layer_names import REBUILT_LAYER_MARKER, layer_name
 
 UNZIPPED_LIMIT = 262_144_000  # bytes, function code and all its layers (Lambda quotas)
 ZIPPED_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly (not through S3)
@@ -122,7 +123,9 @@ def take_inventory(bundle: Path, layers: Iterable[Path] = ()) -> Inventory:
     started = time.perf_counter()
     inventory = Inventory(entries=list(_entries(bundle, "", True)))
     for layer in layers:
-        inventory.layer_entries.extend(_entries(Path(layer), f"layer {Path(layer).name}: ", False))
+        inventory.layer_entries.extend(  # the gate's marker beside a rebuilt layer is not part of the layer
+            entry for entry in _entries(Path(layer), f"layer {layer_name(Path(layer))}: ", False)
+            if entry.path != Path(layer) / REBUILT_LAYER_MARKER)
     inventory.seconds = time.perf_counter() - started
     return inventory
 

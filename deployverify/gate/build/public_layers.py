@@ -34,6 +34,7 @@ from filelock import FileLock
 from deployverify.core.errors import BuildError, TargetError
 from deployverify.core.progress import say
 from deployverify.gate.build.cross import pip_install_for_lambda, platform_tags
+from deployverify.gate.build.layer_names import REBUILT_LAYER_MARKER
 from deployverify.lambda_image.runtimes import runtime_info
 
 POWERTOOLS_ACCOUNTS = ("017000801446", "498634801083")
@@ -154,7 +155,7 @@ def resolve_remote_layer(arn: str, runtime: str, arch: str, cache_dir: Path) -> 
             pip_install_for_lambda([layer.requirement], staging / "python", layer_runtime, layer.architecture)
         except BuildError as exc:
             return f"it is {layer.describe()}, and installing that failed: {exc}"
-        (staging / "deployverify-layer.json").write_text(json.dumps(
+        (staging / REBUILT_LAYER_MARKER).write_text(json.dumps(
             {"arn": arn, "requirement": layer.requirement, "runtime": layer_runtime,
              "architecture": layer.architecture, "pinned": layer.pinned_version is not None}))
         return None

@@ -24,7 +24,7 @@ from elftools.elf.sections import SymbolTableSection
 from deployverify.core import registry
 from deployverify.core.results import Finding, Severity
 from deployverify.gate.build.dists import Distribution, Owners, read_distributions
-from deployverify.gate.native.layer_names import layer_name
+from deployverify.gate.build.layer_names import layer_name
 from deployverify.gate.native.platform import WheelPlatform
 from deployverify.gate.native.wheeltags import judge_wheel
 

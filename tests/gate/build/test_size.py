@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from deployverify.gate.build.inventory import (
     upper_bound_zipped,
     zipped_warning,
 )
+from deployverify.gate.build.layer_names import REBUILT_LAYER_MARKER
 
 
 def sparse_file(path: Path, size: int) -> Path:
@@ -115,3 +117,20 @@ def test_over_50_mb_zipped_warns_and_does_not_fail(tmp_path: Path) -> None:
     assert warning.severity is Severity.WARNING
     assert warning.message.startswith("the bundle zips to about 60.")
     assert "over the 50 MB limit of a direct upload: deploy it through S3" in warning.message
+
+
+def test_a_rebuilt_public_layer_is_named_by_its_arn_not_its_cache_folder(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "app.py").write_text("def handler(event, context):\n    return event\n", encoding="utf-8")
+    rebuilt = tmp_path / "4f2364572accf1def8c24ff3"  # the cache's hash folder, a name the user never wrote
+    (rebuilt / "python").mkdir(parents=True)
+    (rebuilt / "python" / "helpers.py").write_text("X = 1\n", encoding="utf-8")
+    (rebuilt / REBUILT_LAYER_MARKER).write_text(json.dumps(
+        {"arn": "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"}))
+    own = tmp_path / "shared"
+    (own / "python").mkdir(parents=True)
+    (own / "python" / "util.py").write_text("Y = 2\n", encoding="utf-8")
+    names = {entry.name for entry in take_inventory(bundle, [rebuilt, own]).layer_entries}
+    assert names == {"layer AWSLambdaPowertoolsPythonV3-python311-x86_64:7: python/helpers.py",
+                     "layer shared: python/util.py"}

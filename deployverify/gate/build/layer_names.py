@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# Written by gate/build/public_layers.py beside the rebuilt layer's python/ folder.
+# Written by public_layers.py beside the rebuilt layer's python/ folder.
 REBUILT_LAYER_MARKER = "deployverify-layer.json"
 
 
