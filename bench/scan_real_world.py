@@ -178,7 +178,7 @@ def _parse_floor(roots: list[Path]) -> tuple[list[float], int]:
 def _split_ratio(scans: list[float], floors: list[float], built: list[BuiltBundle]) -> str:
     """The ratio apart for folders that are their own bundle and folders with dependencies installed."""
     parts = []
-    for name, keep in (("without a requirements.txt", False), ("with one", True)):
+    for name, keep in (("with no dependency to install", False), ("with dependencies installed", True)):
         chosen = [i for i, b in enumerate(built) if bool(b.requirements) is keep]
         floor = sum(floors[i] for i in chosen)
         parts.append(f"{len(chosen)} folders {name}: {sum(scans[i] for i in chosen) / floor if floor else 0:.3f}x")
