@@ -39,7 +39,7 @@ from deployverify.gate.stubscan.suppress import allowed_by, inline_allows, read_
 from deployverify.target.model import Allow, Target
 from deployverify.target.model import Scan as ScanModel
 
-ENGINE_VERSION = "5"  # bump when results change: the content cache must not answer for an older engine
+ENGINE_VERSION = "6"  # bump when results change: the content cache must not answer for an older engine
 _SKIP_DIRS = {"__pycache__", "bin", ".git"}
 _ANALYSIS_GC_THRESHOLD = 100_000  # allocations between young-generation collections during an analysis
 

@@ -158,7 +158,7 @@ def success_without_work(fn: FuncInfo, echoed: frozenset[str] = frozenset()) -> 
         if is_no_work(stmt):
             continue
         if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                and constant_tree(stmt.value)):
+                and _constant_or_echo(stmt.value, echoed)):
             constants[stmt.targets[0].id] = stmt.value
             continue
         return None
