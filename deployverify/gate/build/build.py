@@ -54,6 +54,11 @@ def build_command(target: Target, application: Target | None = None) -> list[str
     """The command that builds `target.bundle`. `application` is the whole target file: when several of its
     functions are built from one SAM template, the command builds the whole template, once for all of them
     (`sam build` empties its build folder first, so one function at a time would delete the others' code)."""
+    return _command(target, _sam_shares(target, application)[0])
+
+
+def _command(target: Target, by_sam: list[str]) -> list[str] | None:
+    """build_command, given the template's functions `sam build` builds (reading the template is the costly part)."""
     bundle = target.bundle
     if bundle.command:
         return ["bash", "-c", bundle.command]
@@ -62,7 +67,6 @@ def build_command(target: Target, application: Target | None = None) -> list[str
         # the command runs from (sam's default, .aws-sam/build, is relative to the working folder).
         command = ["sam", "build", "--template-file", str(bundle.sam.template), "--build-dir",
                    str(bundle.output.parent)]
-        by_sam, _ = _sam_shares(target, application)
         if len(by_sam) > 1:
             return [*command, *(arg for other in _not_built(bundle.sam.template, by_sam) for arg in ("-x", other))]
         return [*command, *(by_sam or [bundle.sam.function])]
@@ -90,14 +94,14 @@ def ensure_built(target: Target, cache_root: Path, application: Target | None = 
         if not bundle.output.is_dir():
             raise BundleError("bundle folder does not exist", where=str(bundle.output))
         return BuiltBundle(bundle.output, bundle.layers, "prebuilt", 0.0)
-    command = build_command(target, application)
+    by_sam, cross = _sam_shares(target, application)  # once: each call reads the SAM template
+    command = _command(target, by_sam)
     if command is None:
         return build_with_lambda_builders(target, cache_root)
-    by_sam, cross = _sam_shares(target, application)
     if bundle.sam is not None and bundle.sam.function in cross:
         return _cross_build_after_sam(target, cache_root, application, run_id, by_sam)
     try:
-        return _build_with_command(target, cache_root, command, application, run_id)
+        return _build_with_command(target, cache_root, command, application, run_id, by_sam)
     except BuildError as error:
         missing = missing_interpreter_of(error)
         if missing is None or bundle.sam is None:
@@ -133,11 +137,10 @@ def _target_of(application: Target, template: Path, function: str) -> Target | N
 
 
 def _build_with_command(target: Target, cache_root: Path, command: list[str], application: Target | None,
-                        run_id: str) -> BuiltBundle:
+                        run_id: str, by_sam: list[str]) -> BuiltBundle:
     bundle = target.bundle
     cwd = bundle.cwd or target.base_dir
     if len(_built_together(target, application)) > 1:
-        by_sam, _ = _sam_shares(target, application)
         return build_template(target, cache_root, command, by_sam, cwd, run_id)
     # Every build of one template shares the build folder's stamp: a `sam build` of one function empties the folder
     # too, so it makes any other build of that folder stale.
