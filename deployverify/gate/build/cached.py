@@ -94,6 +94,23 @@ def read_stamp(stamp: Path) -> dict[str, Any]:
     return recorded if isinstance(recorded, dict) and "run" not in recorded else {}
 
 
+def build_unless_current(cache_root: Path, stamp_of: Path, wanted: str, current: Path, announce: str,
+                         build: Callable[[], str]) -> str | None:
+    """Under `stamp_of`'s lock: None when its stamp records the input hash `wanted` and the folder `current` exists;
+    else say
+    `announce`, run `build` (which returns its log tail and raises on failure) and stamp `wanted`. A build that
+    raises leaves no stamp, so the next run builds again."""
+    lock, stamp = stamp_files(cache_root, stamp_of)
+    with lock:
+        if read_stamp(stamp).get("hash") == wanted and current.is_dir():
+            return None
+        stamp.unlink(missing_ok=True)
+        say(announce)
+        tail = build()
+        stamp.write_text(json.dumps({"hash": wanted, "output": str(current)}))
+    return tail
+
+
 def cached_build(target: Target, cache_root: Path, definition: str, how: str, build: Callable[[], str],
                  roots: tuple[Path, ...] = (), stamp_of: Path | None = None) -> BuiltBundle:
     """Run `build` (which returns its log tail) unless the recorded input hash says bundle.output is current.
@@ -103,16 +120,17 @@ def cached_build(target: Target, cache_root: Path, definition: str, how: str, bu
     """
     bundle = target.bundle
     started = time.perf_counter()
-    lock, stamp = stamp_files(cache_root, stamp_of or bundle.output)
-    with lock:
-        wanted = input_hash(bundle, definition, roots)
-        if read_stamp(stamp).get("hash") == wanted and bundle.output.is_dir():
-            return BuiltBundle(bundle.output, bundle.layers, "cached", time.perf_counter() - started)
-        stamp.unlink(missing_ok=True)
-        say(f"building the bundle: `{how}` (its inputs changed since the last build)")
+
+    def build_and_check() -> str:
         tail = build()
         if not bundle.output.is_dir():
             raise BuildError(f"`{how}` succeeded but wrote no bundle at {bundle.output}", command=how, code=0,
                              tail=f"no bundle at {bundle.output}; point bundle.output at the folder the build writes")
-        stamp.write_text(json.dumps({"hash": wanted, "output": str(bundle.output)}))
+        return tail
+
+    tail = build_unless_current(cache_root, stamp_of or bundle.output, input_hash(bundle, definition, roots),
+                                bundle.output, f"building the bundle: `{how}` (its inputs changed since the last "
+                                "build)", build_and_check)
+    if tail is None:
+        return BuiltBundle(bundle.output, bundle.layers, "cached", time.perf_counter() - started)
     return BuiltBundle(bundle.output, bundle.layers, how, time.perf_counter() - started, tail)

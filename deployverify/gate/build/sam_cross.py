@@ -25,9 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from deployverify.core.errors import BuildError, DeployVerifyError
-from deployverify.core.progress import say
 from deployverify.core.results import Finding, Severity
-from deployverify.gate.build.cached import BuiltBundle, CrossBuilt, input_hash, read_stamp, stamp_files
+from deployverify.gate.build.cached import BuiltBundle, CrossBuilt, build_unless_current, input_hash
 from deployverify.gate.build.cross import cross_build, host_interpreter, pip_platform_args, platform_tags
 from deployverify.lambda_image.runtimes import runtime_info
 from deployverify.sam.application import load_application
@@ -174,22 +173,19 @@ def _cross_build_folder(source: Path, folder: Path, into: Path, runtime: str, ar
     Locked and stamped by `folder` (cached.py): functions that share a layer build it once, xdist workers too."""
     definition = json.dumps({"builder": "sam python_pip, cross-built", "runtime": runtime,
                              "architecture": architecture, "source": str(source), "into": str(into)})
-    lock, stamp = stamp_files(cache_root, folder)
-    with lock:
-        wanted = input_hash(Bundle(output=folder), definition, (source,))
-        if read_stamp(stamp).get("hash") == wanted and into.is_dir():
-            return None
-        stamp.unlink(missing_ok=True)
-        say(f"cross-building {source} for {runtime} {architecture} into {folder} (`sam build` cannot run here)")
+
+    def build() -> str:
         shutil.rmtree(folder, ignore_errors=True)
         into.mkdir(parents=True)
         try:
-            tail = cross_build(source, source / "requirements.txt", into, runtime, architecture)
+            return cross_build(source, source / "requirements.txt", into, runtime, architecture)
         except BuildError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        stamp.write_text(json.dumps({"hash": wanted, "output": str(folder)}))
-    return tail
+
+    return build_unless_current(cache_root, folder, input_hash(Bundle(output=folder), definition, (source,)), into,
+                                f"cross-building {source} for {runtime} {architecture} into {folder} (`sam build` "
+                                "cannot run here)", build)
 
 
 def _not_cross_built(error: BuildError, missing: str, why: str) -> BuildError:
