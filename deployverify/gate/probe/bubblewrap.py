@@ -24,6 +24,7 @@ from deployverify.gate.probe.sandbox import (
     run_process,
     scratch_dir,
 )
+from deployverify.lambda_image.runtimes import interpreter_path
 
 TOOLS_MOUNT = "/var/deployverify"
 _SYSTEM = ("/usr",)
@@ -55,7 +56,7 @@ class BubblewrapSandbox:
 
     @property
     def python(self) -> str:
-        return f"/var/lang/bin/python{self.host.version}"
+        return interpreter_path(self.host.version)  # bound at Lambda's own path inside the sandbox
 
     def _argv(self, spec: Spec, scratch: Path) -> list[str]:
         site = f"/var/lang/lib/python{self.host.version}/site-packages"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from deployverify.core import registry
+from deployverify.core.handler import parse_handler
 from deployverify.core.results import Finding, Severity
 from deployverify.gate.probe.imports import BundleIndex
 from deployverify.gate.probe.suggest import suggest_for_missing
@@ -297,7 +298,7 @@ def context_for(target: Any, index: BundleIndex, application: Any = None) -> Pro
     roots = tuple(target.source_roots()) or ((target.source_path.parent,) if target.source_path else ())
     base = target.source_path.parent if target.source_path else None
     probed = {f.name for f in target.functions}
-    elsewhere = tuple((f.handler.rpartition(".")[0].replace("/", "."), f.name)
+    elsewhere = tuple((parse_handler(f.handler).import_name, f.name)
                       for f in (application.functions if application is not None else ()) if f.name not in probed)
     return ProbeJudgeContext(index=index, source_roots=roots, python=target.python_version,
                              architecture=target.architecture, display_base=base, handlers_elsewhere=elsewhere)
